@@ -1,0 +1,47 @@
+"""Kilnflow: data-pipeline projects that run the same from source and as a wheel.
+
+The public names below are imported on first use, so ``import kilnflow`` and
+``kilnflow --help`` stay fast and load no heavy library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "node": "kilnflow.pipeline",
+    "Node": "kilnflow.pipeline",
+    "Pipeline": "kilnflow.pipeline",
+    "pipeline": "kilnflow.pipeline",
+    "DataCatalog": "kilnflow.io",
+    "ConfigLoader": "kilnflow.config",
+    "hook_impl": "kilnflow.hooks",
+    "SequentialRunner": "kilnflow.runner",
+    "KilnflowError": "kilnflow.errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from kilnflow.config import ConfigLoader
+    from kilnflow.errors import KilnflowError
+    from kilnflow.hooks import hook_impl
+    from kilnflow.io import DataCatalog
+    from kilnflow.pipeline import Node, Pipeline, node, pipeline
+    from kilnflow.runner import SequentialRunner
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kilnflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
