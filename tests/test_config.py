@@ -1,0 +1,798 @@
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.resources
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kilnflow.config
+from kilnflow.config import ConfigLoader
+from kilnflow.errors import ConfigError, MissingConfigError
+
+Tree = dict[str, str]
+
+
+def write_tree(root: Path, files: Tree) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def make_tar(archive: Path, members: Tree) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def make_zip(archive: Path, members: Tree) -> Path:
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, text in members.items():
+            zipped.writestr(name, text)
+    return archive
+
+
+def packaged_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: Tree) -> Any:
+    """The conf folder of a package imported from a zip, as an installed wheel may be."""
+    package = f"kilnflow_conf_{uuid.uuid4().hex}"
+    members = {f"{package}/__init__.py": "", **{f"{package}/conf/{k}": v for k, v in files.items()}}
+    monkeypatch.syspath_prepend(str(make_zip(tmp_path / "package.zip", members)))
+    importlib.import_module(package)
+    return importlib.resources.files(package) / "conf"
+
+
+def build_source(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: Tree
+) -> tuple[Any, str]:
+    """Return the conf source and how messages name its root."""
+    if kind == "directory":
+        root = write_tree(tmp_path / "conf", files)
+        return root, str(root)
+    if kind == "tar.gz in a folder":
+        archive = make_tar(tmp_path / "conf.tar.gz", {f"conf/{k}": v for k, v in files.items()})
+        return str(archive), f"{archive}/conf"
+    if kind == "tgz at the root":
+        archive = make_tar(tmp_path / "conf.tgz", files)
+        return archive, str(archive)
+    if kind == "zip at the root":
+        archive = make_zip(tmp_path / "conf.zip", files)
+        return archive, str(archive)
+    if kind == "zip in a folder":
+        archive = make_zip(tmp_path / "conf.zip", {f"conf/{k}": v for k, v in files.items()})
+        return archive, f"{archive}/conf"
+    assert kind == "packaged Traversable"
+    conf = packaged_conf(tmp_path, monkeypatch, files)
+    assert not isinstance(conf, os.PathLike)
+    return conf, str(conf).rstrip("/")
+
+
+SOURCE_KINDS = [
+    "directory",
+    "tar.gz in a folder",
+    "tgz at the root",
+    "zip at the root",
+    "zip in a folder",
+    "packaged Traversable",
+]
+
+PROJECT_CONF: Tree = {
+    "base/catalog.yml": (
+        "cars:\n  type: pandas.CSVDataset\n  filepath: ${globals:paths.raw}/cars.csv\n"
+    ),
+    "base/catalog_models.json": json.dumps({"model": {"type": "pickle.PickleDataset"}}),
+    "base/pipelines/training/catalog.yaml": "features:\n  type: MemoryDataset\n",
+    "base/parameters.yml": "n: 3\nseed: 42\n",
+    "base/parameters/model.yml": "model:\n  lr: 0.01\n  depth: 3\n",
+    "base/globals.yml": "paths:\n  raw: data/01_raw\n",
+    "base/.ipynb_checkpoints/catalog-checkpoint.yml": "cars: {}\n",
+    "base/catalog_notes.txt": "cars: not configuration\n",
+    "local/parameters.yml": "seed: 7\n",
+    "local/credentials.yml": "db:\n  user: me\n",
+}
+
+
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_every_source_kind_loads_the_same_configuration(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = build_source(kind, tmp_path, monkeypatch, PROJECT_CONF)
+    loader = ConfigLoader(source)
+
+    assert loader.env == "local"
+    assert dict(loader) == {
+        "catalog": {
+            "cars": {"type": "pandas.CSVDataset", "filepath": "data/01_raw/cars.csv"},
+            "model": {"type": "pickle.PickleDataset"},
+            "features": {"type": "MemoryDataset"},
+        },
+        "parameters": {"n": 3, "seed": 7, "model": {"lr": 0.01, "depth": 3}},
+        "credentials": {"db": {"user": "me"}},
+        "globals": {"paths": {"raw": "data/01_raw"}},
+    }
+
+
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_every_source_kind_names_the_file_at_fault(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {"base/catalog.yml": "a: 1\n", "base/nested/catalog.yml": "a: 2\n"}
+    source, root = build_source(kind, tmp_path, monkeypatch, files)
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(source)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"Key 'a' is defined in both {root}/base/catalog.yml and "
+        f"{root}/base/nested/catalog.yml; keep it in one file of environment 'base'."
+    ).replace("/", os.sep if kind == "directory" else "/")
+
+
+def test_public_names() -> None:
+    assert kilnflow.config.__all__ == ["ConfigLoader"]
+
+
+def test_attributes_describe_the_source_and_env(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "", "prod/catalog.yml": ""})
+
+    loader = ConfigLoader(str(conf), env="prod")
+
+    assert loader.conf_source == conf
+    assert loader.env == "prod"
+    assert loader.base_env == "base"
+    assert "prod" in repr(loader)
+
+
+def test_run_env_replaces_top_level_keys_of_base(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/parameters.yml": "model:\n  lr: 0.01\n  depth: 3\nn: 1\n",
+            "prod/parameters.yml": "model:\n  lr: 0.5\n",
+        },
+    )
+
+    assert ConfigLoader(conf, env="prod")["parameters"] == {"model": {"lr": 0.5}, "n": 1}
+
+
+def test_custom_base_and_default_run_env(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf", {"common/parameters.yml": "a: 1\nb: 1\n", "dev/parameters.yml": "b: 2\n"}
+    )
+
+    loader = ConfigLoader(conf, base_env="common", default_run_env="dev")
+
+    assert loader["parameters"] == {"a": 1, "b": 2}
+
+
+def test_env_equal_to_base_reads_base_once(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+
+    assert ConfigLoader(conf, env="base")["parameters"] == {"a": 1}
+
+
+def test_same_key_in_base_and_env_is_not_a_duplicate(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/catalog.yml": "cars: {type: A}\n", "local/catalog.yml": "cars: {type: B}\n"},
+    )
+
+    assert ConfigLoader(conf)["catalog"] == {"cars": {"type": "B"}}
+
+
+def test_underscore_keys_are_file_local_helpers(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/catalog_a.yml": "_csv: &csv {type: pandas.CSVDataset}\na:\n  <<: *csv\n",
+            "base/catalog_b.yml": "_csv: &csv {type: pandas.CSVDataset}\nb:\n  <<: *csv\n",
+        },
+    )
+
+    assert ConfigLoader(conf)["catalog"] == {
+        "a": {"type": "pandas.CSVDataset"},
+        "b": {"type": "pandas.CSVDataset"},
+    }
+
+
+def test_custom_config_patterns_add_a_config_name(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/airflow.yml": "schedule: '@daily'\n",
+            "base/airflow/retries.yml": "retries: 2\n",
+            "base/catalog.yml": "airflow_x: {}\n",
+        },
+    )
+
+    loader = ConfigLoader(conf, config_patterns={"airflow": ["airflow*", "airflow/**"]})
+
+    assert loader["airflow"] == {"schedule": "@daily", "retries": 2}
+    assert list(loader) == ["catalog", "parameters", "credentials", "globals", "airflow"]
+    assert "airflow" in loader
+
+
+def test_a_known_name_without_files_is_empty(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "a: 1\n"})
+
+    assert ConfigLoader(conf)["credentials"] == {}
+
+
+def test_unknown_config_name_is_a_missing_config_and_a_key_error(tmp_path: Path) -> None:
+    loader = ConfigLoader(write_tree(tmp_path / "conf", {"base/catalog.yml": ""}))
+
+    with pytest.raises(MissingConfigError) as excinfo:
+        loader["catalogs"]
+
+    assert isinstance(excinfo.value, KeyError)
+    assert str(excinfo.value).startswith("No configuration named 'catalogs'")
+    assert "Did you mean 'catalog'?" in str(excinfo.value)
+    assert loader.get("catalogs") is None
+    assert "catalogs" not in loader
+    assert len(loader) == 4
+
+
+def test_results_are_cached_and_returned_as_copies(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "model: {lr: 0.1}\n"})
+    loader = ConfigLoader(conf)
+
+    first = loader["parameters"]
+    first["model"]["lr"] = 99
+    (conf / "base" / "parameters.yml").write_text("model: {lr: 0.2}\n")
+
+    assert loader["parameters"] == {"model": {"lr": 0.1}}
+    assert ConfigLoader(conf)["parameters"] == {"model": {"lr": 0.2}}
+
+
+def test_files_are_read_in_sorted_path_order(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/parameters_b.yml": "_order: b\n",
+            "base/parameters_a.yml": "_order: a\nx: ${_order}\n",
+        },
+    )
+
+    assert ConfigLoader(conf)["parameters"] == {"x": "b"}
+
+
+def test_empty_files_are_empty_mappings(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/catalog.yml": "", "base/catalog.json": " \n", "base/parameters.yml": "# none\n"},
+    )
+    loader = ConfigLoader(conf)
+
+    assert loader["catalog"] == {}
+    assert loader["parameters"] == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [("catalog.yml", "- a\n- b\n", "list"), ("catalog.json", '"text"', "str")],
+)
+def test_top_level_must_be_a_mapping(tmp_path: Path, name: str, text: str, kind: str) -> None:
+    conf = write_tree(tmp_path / "conf", {f"base/{name}": text})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / name} holds a {kind} at its top level; it must be a mapping of "
+        "keys to values."
+    )
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "a: 1\nb: [1, 2\nc: 3\n"})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{conf / 'base' / 'catalog.yml'}, line 3: invalid YAML (")
+    assert message.endswith("; fix the syntax.")
+
+
+def test_unreadable_yaml_names_file(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "base" / "catalog.yml").write_bytes(b"a: \xff\xfe\x00bad\n")
+
+    with pytest.raises(ConfigError, match=r"catalog\.yml is not valid YAML"):
+        ConfigLoader(conf)["catalog"]
+
+
+def test_json_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.json": '{\n  "a": 1,\n}\n'})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value).startswith(f"{conf / 'base' / 'catalog.json'}, line 3: invalid JSON")
+
+
+def test_json_that_is_not_utf8_names_file(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    (conf / "base" / "catalog.json").write_bytes(b'{"a": "\xff"}')
+
+    with pytest.raises(ConfigError, match=r"catalog\.json is not UTF-8 text"):
+        ConfigLoader(conf)["catalog"]
+
+
+def test_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+    (conf / "base" / "catalog.yml").symlink_to(tmp_path / "missing.yml")
+
+    with pytest.raises(ConfigError, match=r"catalog\.yml cannot be read \(No such file"):
+        ConfigLoader(conf)["catalog"]
+
+
+def test_globals_interpolation_with_nested_keys_and_defaults(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/globals.yml": "paths:\n  raw: data/raw\nformats: [csv, parquet]\nseed: 1\n",
+            "local/globals.yml": "seed: 2\n",
+            "base/catalog.yml": (
+                "cars:\n"
+                "  filepath: ${globals:paths.raw}/cars.${globals:formats.0}\n"
+                "  paths: ${globals:paths}\n"
+                "  seed: ${globals:seed}\n"
+                "  bucket: ${globals:bucket,local-bucket}\n"
+                "  retries: ${globals:retries,3}\n"
+            ),
+        },
+    )
+
+    assert ConfigLoader(conf)["catalog"] == {
+        "cars": {
+            "filepath": "data/raw/cars.csv",
+            "paths": {"raw": "data/raw"},
+            "seed": 2,
+            "bucket": "local-bucket",
+            "retries": 3,
+        }
+    }
+
+
+def test_missing_globals_key_names_key_and_file(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/globals.yml": "a: 1\n", "base/catalog.yml": "cars:\n  path: ${globals:paths.raw}\n"},
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'}, key 'cars.path': globals key 'paths.raw' is not "
+        "defined and has no default; add it to a globals file or write "
+        "${globals:paths.raw,<default>}."
+    )
+
+
+def test_globals_may_not_refer_to_globals(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/globals.yml": "a: 1\nb: ${globals:a}\nc: ${a}\n"})
+
+    with pytest.raises(ConfigError, match=r"cannot be used inside globals itself"):
+        ConfigLoader(conf)["globals"]
+
+
+def test_globals_themselves_may_use_runtime_params(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/globals.yml": "bucket: ${runtime_params:bucket,dev}\nraw: ${bucket}/raw\n",
+            "base/catalog.yml": "cars: {path: '${globals:raw}'}\n",
+        },
+    )
+
+    loader = ConfigLoader(conf, runtime_params={"bucket": "prod"})
+
+    assert loader["catalog"] == {"cars": {"path": "prod/raw"}}
+
+
+def test_runtime_params_interpolation_with_defaults(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/catalog.yml": (
+                "cars:\n"
+                "  path: data/${runtime_params:run.date}/cars.csv\n"
+                "  sample: ${runtime_params:sample,0.5}\n"
+                "  owner: ${runtime_params:owner,null}\n"
+            )
+        },
+    )
+
+    loader = ConfigLoader(conf, runtime_params={"run.date": "2024-01-01"})
+
+    assert loader["catalog"] == {
+        "cars": {"path": "data/2024-01-01/cars.csv", "sample": 0.5, "owner": None}
+    }
+
+
+def test_missing_runtime_param_names_key_and_file(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "lr: ${runtime_params:lr}\n"})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["parameters"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'parameters.yml'}, key 'lr': runtime parameter 'lr' was not passed "
+        "and has no default; pass it at run time or write ${runtime_params:lr,<default>}."
+    )
+
+
+def test_a_resolver_takes_at_most_one_default(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: ${runtime_params:a,1,2}\n"})
+
+    with pytest.raises(ConfigError, match=r"key 'a': .* at most one default, not 2 defaults"):
+        ConfigLoader(conf)["parameters"]
+
+
+def test_unresolvable_interpolation_names_key_and_file(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "cars:\n  - ${nowhere.to.go}\n"})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'}, key 'cars[0]': cannot resolve the interpolation "
+        "(Interpolation key 'nowhere.to.go' not found); fix the ${...} expression."
+    )
+
+
+def test_loaders_do_not_share_interpolation_values(tmp_path: Path) -> None:
+    files = {"base/catalog.yml": "a: ${globals:x}-${runtime_params:y}\n"}
+    one = ConfigLoader(
+        write_tree(tmp_path / "one", {**files, "base/globals.yml": "x: 1\n"}),
+        runtime_params={"y": "one"},
+    )
+    two = ConfigLoader(
+        write_tree(tmp_path / "two", {**files, "base/globals.yml": "x: 2\n"}),
+        runtime_params={"y": "two"},
+    )
+
+    assert one["catalog"] == {"a": "1-one"}
+    assert two["catalog"] == {"a": "2-two"}
+
+
+def test_resolvers_refuse_to_work_outside_a_loader(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "a: ${runtime_params:y,1}\n"})
+    assert ConfigLoader(conf)["catalog"] == {"a": 1}
+
+    stray = OmegaConf.create({"a": "${runtime_params:y,1}"})
+    with pytest.raises(InterpolationResolutionError, match=r"only resolved while kilnflow"):
+        OmegaConf.to_container(stray, resolve=True)
+
+
+def test_environment_variables_resolve_in_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KILNFLOW_TEST_PASSWORD", "s3cret")
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/credentials.yml": "db:\n  password: ${oc.env:KILNFLOW_TEST_PASSWORD}\n"},
+    )
+
+    assert ConfigLoader(conf)["credentials"] == {"db": {"password": "s3cret"}}
+
+
+def test_missing_environment_variable_names_key_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KILNFLOW_TEST_UNSET", raising=False)
+    conf = write_tree(
+        tmp_path / "conf", {"base/credentials.yml": "db:\n  pw: ${oc.env:KILNFLOW_TEST_UNSET}\n"}
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["credentials"]
+
+    message = str(excinfo.value)
+    assert message.startswith(f"{conf / 'base' / 'credentials.yml'}, key 'db.pw': cannot resolve")
+    assert "KILNFLOW_TEST_UNSET" in message
+
+
+@pytest.mark.parametrize("name", ["catalog", "parameters", "globals"])
+def test_environment_variables_are_refused_outside_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv("KILNFLOW_TEST_PASSWORD", "s3cret")
+    conf = write_tree(
+        tmp_path / "conf", {f"base/{name}.yml": "db:\n  - ${ oc.env:KILNFLOW_TEST_PASSWORD}\n"}
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)[name]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / (name + '.yml')}, key 'db[0]': ${{oc.env:...}} is only allowed in "
+        "credentials; move the value to a credentials file and refer to it from there."
+    )
+
+
+def test_runtime_params_deep_merge_over_parameters(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/parameters.yml": "model: {lr: 0.01, depth: 3, opt: {name: sgd, m: 0.9}}\nn: 1\n"},
+    )
+
+    loader = ConfigLoader(
+        conf,
+        runtime_params={"model.lr": 0.1, "n": 3, "model.opt": {"name": "adam"}, "new.key": "x"},
+    )
+
+    assert loader["parameters"] == {
+        "model": {"lr": 0.1, "depth": 3, "opt": {"name": "adam", "m": 0.9}},
+        "n": 3,
+        "new": {"key": "x"},
+    }
+    assert loader.runtime_params == {
+        "model.lr": 0.1,
+        "n": 3,
+        "model.opt": {"name": "adam"},
+        "new.key": "x",
+    }
+
+
+def test_runtime_params_with_a_dict_and_dotted_keys_combine(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": ""})
+
+    loader = ConfigLoader(conf, runtime_params={"a.b": 1, "a": {"c": 2}})
+
+    assert loader["parameters"] == {"a": {"b": 1, "c": 2}}
+
+
+def test_runtime_params_override_only_parameters(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "n: 1\n"})
+
+    assert ConfigLoader(conf, runtime_params={"n": 2})["catalog"] == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"a..b": 1}, "Runtime parameter name 'a..b' is invalid"),
+        ({"": 1}, "Runtime parameter name '' is invalid"),
+        ({1: 1}, "Runtime parameter name 1 is invalid"),
+        (
+            {"a": 1, "a.b": 2},
+            "Runtime parameter 'a.b' clashes with another one at 'a'",
+        ),
+        ({"a.b": 2, "a": 1}, "Runtime parameter 'a' clashes with another one at 'a'"),
+    ],
+)
+def test_bad_runtime_params_are_refused(
+    tmp_path: Path, params: dict[Any, Any], message: str
+) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": ""})
+
+    with pytest.raises(ConfigError, match=message):
+        ConfigLoader(conf, runtime_params=params)
+
+
+def test_fast_path_and_omegaconf_path_give_identical_results(tmp_path: Path) -> None:
+    plain = (
+        "ints: 1\nfloats: [1.5, 1e3, .inf]\nbools: [true, false]\nnothing: null\n"
+        "date: 2024-01-02\nmissing: '???'\nnested: {a: [1, {b: c}], 2: two}\n"
+        "text: 'dollar $ and {braces}'\nempty: {}\nempty_list: []\n"
+    )
+    fast = write_tree(tmp_path / "fast", {"base/parameters.yml": plain})
+    slow = write_tree(tmp_path / "slow", {"base/parameters.yml": plain + "copy: ${ints}\n"})
+
+    fast_result = ConfigLoader(fast)["parameters"]
+    slow_result = ConfigLoader(slow)["parameters"]
+
+    assert slow_result.pop("copy") == 1
+    assert fast_result == slow_result
+    assert fast_result["date"] == datetime.date(2024, 1, 2)
+    assert {k: type(v) for k, v in fast_result.items()} == {
+        k: type(v) for k, v in slow_result.items()
+    }
+
+
+def test_absent_default_run_env_is_skipped(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+
+    loader = ConfigLoader(conf)
+
+    assert loader.env == "local"
+    assert loader["parameters"] == {"a": 1}
+
+
+def test_explicit_env_that_does_not_exist_lists_existing_envs(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf", {"base/catalog.yml": "", "prod/catalog.yml": "", "staging/x.yml": ""}
+    )
+
+    with pytest.raises(MissingConfigError) as excinfo:
+        ConfigLoader(conf, env="prd")
+
+    assert str(excinfo.value) == (
+        f"Environment 'prd' not found: '{conf / 'prd'}' does not exist (environments found: "
+        "base, prod, staging); pass one of those or create the folder. Did you mean 'prod'?"
+    )
+
+
+def test_explicit_default_env_must_exist(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": ""})
+
+    with pytest.raises(MissingConfigError, match=r"Environment 'local' not found"):
+        ConfigLoader(conf, env="local")
+
+
+def test_missing_base_env_names_its_path(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"local/catalog.yml": ""})
+
+    with pytest.raises(MissingConfigError) as excinfo:
+        ConfigLoader(conf)
+
+    assert str(excinfo.value) == (
+        f"Base environment folder '{conf / 'base'}' does not exist (environments found: "
+        "local); create it to hold the configuration shared by every environment."
+    )
+
+
+@pytest.mark.parametrize(("argument", "value"), [("env", "../prod"), ("base_env", "..")])
+def test_env_names_must_be_plain_folder_names(tmp_path: Path, argument: str, value: str) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": ""})
+
+    with pytest.raises(ConfigError, match=rf"{argument}='{value}' is not an environment name"):
+        ConfigLoader(conf, **{argument: value})
+
+
+def test_missing_conf_source_is_named(tmp_path: Path) -> None:
+    with pytest.raises(MissingConfigError) as excinfo:
+        ConfigLoader(tmp_path / "nowhere")
+
+    assert str(excinfo.value) == (
+        f"Configuration source '{tmp_path / 'nowhere'}' does not exist; pass an existing conf "
+        "folder or a .tar.gz, .tgz or .zip archive of one."
+    )
+
+
+def test_missing_packaged_conf_source_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = packaged_conf(tmp_path, monkeypatch, {"base/catalog.yml": ""})
+
+    with pytest.raises(MissingConfigError, match=r"does not exist or is not a folder"):
+        ConfigLoader(conf / "elsewhere")
+
+
+def test_conf_source_file_must_be_an_archive(tmp_path: Path) -> None:
+    source = tmp_path / "conf.rar"
+    source.write_bytes(b"")
+
+    with pytest.raises(ConfigError, match=r"conf\.rar' is a file but not a \.tar\.gz"):
+        ConfigLoader(source)
+
+
+def test_conf_source_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"conf_source must be a path .*, not int"):
+        ConfigLoader(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["conf.tar.gz", "conf.zip"])
+def test_corrupt_archive_is_named(tmp_path: Path, name: str) -> None:
+    archive = tmp_path / name
+    archive.write_bytes(b"this is not an archive")
+
+    with pytest.raises(ConfigError, match=rf"Archive '.*{name}' cannot be read"):
+        ConfigLoader(archive)
+
+
+@pytest.mark.parametrize("member", ["../evil.yml", "/etc/evil.yml", "base/../../evil.yml"])
+@pytest.mark.parametrize("maker", [make_tar, make_zip])
+def test_archive_members_escaping_the_root_are_refused(
+    tmp_path: Path, member: str, maker: Any
+) -> None:
+    archive = maker(
+        tmp_path / ("conf.tgz" if maker is make_tar else "conf.zip"),
+        {
+            "base/catalog.yml": "a: 1\n",
+            member: "b: 2\n",
+        },
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(archive)
+
+    assert str(excinfo.value) == (
+        f"Archive '{archive}' member '{member}' points outside the archive; rebuild the "
+        "archive with paths relative to the conf folder."
+    )
+
+
+def test_tar_links_are_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "conf.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("base/catalog.yml")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tar.addfile(link)
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(archive)
+
+    assert str(excinfo.value) == (
+        f"Archive '{archive}' member 'base/catalog.yml' is a link or special file; rebuild "
+        "the archive with regular files and folders only."
+    )
+
+
+def test_zip_links_are_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "conf.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("base/parameters.yml", "a: 1\n")
+        link = zipfile.ZipInfo("base/catalog.yml")
+        link.external_attr = (0o120777) << 16
+        zipped.writestr(link, "/etc/passwd")
+
+    with pytest.raises(ConfigError, match=r"member 'base/catalog.yml' is a link or special file"):
+        ConfigLoader(archive)
+
+
+def test_archive_with_only_folder_entries_and_base_at_root(tmp_path: Path) -> None:
+    archive = tmp_path / "conf.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("base/", "")
+        zipped.writestr("./base/parameters.yml", "a: 1\n")
+
+    assert ConfigLoader(archive)["parameters"] == {"a": 1}
+
+
+def test_importing_the_package_loads_no_parser() -> None:
+    code = (
+        "import sys, kilnflow.config\n"
+        "heavy = {'omegaconf', 'yaml', 'importlib_resources', 'tarfile', 'zipfile'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+def test_configs_without_interpolation_skip_omegaconf(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {"base/catalog.yml": "cars: {type: A}\n", "base/parameters.yml": "a: ${b}\nb: 1\n"},
+    )
+    code = (
+        "import sys\n"
+        "from kilnflow.config import ConfigLoader\n"
+        f"loader = ConfigLoader({str(conf)!r})\n"
+        "loader['catalog']\n"
+        "print('omegaconf' in sys.modules)\n"
+        "loader['parameters']\n"
+        "print('omegaconf' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split() == ["False", "True"]
