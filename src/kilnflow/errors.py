@@ -21,6 +21,9 @@ message names the node, dataset, file or key at fault and the next step::
      ├── SessionError                session lifecycle and stores
      └── PackagingError              wheel builds and deployment artefacts
 
+Warnings about likely mistakes that need not stop a run are
+``KilnflowWarning``s.
+
 Only the CLI turns these into exit codes; library code raises.
 """
 
@@ -35,6 +38,7 @@ __all__ = [
     "DatasetNotFoundError",
     "HookError",
     "KilnflowError",
+    "KilnflowWarning",
     "MissingConfigError",
     "MissingInputsError",
     "NodeFailedError",
@@ -131,6 +135,10 @@ class SessionError(KilnflowError):
 
 class PackagingError(KilnflowError):
     """A project cannot be packaged or deployed."""
+
+
+class KilnflowWarning(UserWarning):
+    """A likely mistake that does not stop the run, such as a misspelt setting."""
 
 
 def did_you_mean(name: str, candidates: Iterable[str], *, limit: int = 3) -> str:

@@ -1,0 +1,224 @@
+"""The scheduling loop every runner shares, and the unit of work it submits."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError
+from kilnflow.runner._progress import progress
+
+if TYPE_CHECKING:
+    from kilnflow.hooks import HookManager
+    from kilnflow.io import DataCatalog
+    from kilnflow.pipeline import Node, Pipeline
+
+__all__ = ["AbstractRunner", "run_node"]
+
+logger = logging.getLogger("kilnflow.runner")
+
+
+def run_node(
+    node: Node, catalog: DataCatalog, hook_manager: HookManager, session_id: str | None
+) -> float:
+    """Load a node's inputs, run it, save its outputs; return its duration in seconds.
+
+    Hooks see every load, run and save, wherever this function executes.
+    """
+    hooks = hook_manager.hook
+    start = time.perf_counter()
+    inputs: dict[str, Any] = {}
+    for name in node.inputs:
+        if name in inputs:
+            continue
+        hooks.before_dataset_loaded(dataset_name=name, node=node)
+        data = catalog.load(name)
+        hooks.after_dataset_loaded(dataset_name=name, data=data, node=node)
+        inputs[name] = data
+    for replaced in hooks.before_node_run(
+        node=node, catalog=catalog, inputs=inputs, session_id=session_id
+    ):
+        inputs.update(_checked_replacement(node, replaced))
+    try:
+        outputs = node.run(inputs)
+    except Exception as exc:
+        hooks.on_node_error(
+            error=exc, node=node, catalog=catalog, inputs=inputs, session_id=session_id
+        )
+        raise
+    hooks.after_node_run(
+        node=node, catalog=catalog, inputs=inputs, outputs=outputs, session_id=session_id
+    )
+    for name, data in outputs.items():
+        hooks.before_dataset_saved(dataset_name=name, data=data, node=node)
+        catalog.save(name, data)
+        hooks.after_dataset_saved(dataset_name=name, data=data, node=node)
+    return time.perf_counter() - start
+
+
+def _checked_replacement(node: Node, replaced: object) -> dict[str, Any]:
+    if replaced is None:
+        return {}
+    if not isinstance(replaced, dict) or not set(replaced) <= set(node.inputs):
+        raise RunnerError(
+            f"A before_node_run hook returned {replaced!r} for node {node.name!r}; it must "
+            f"return None or a dict whose keys are among the node's inputs {list(node.inputs)}."
+        )
+    return replaced
+
+
+class AbstractRunner(ABC):
+    """Runs a pipeline against a catalog; subclasses only choose the executor.
+
+    The loop checks free inputs first, submits a node as soon as its parents
+    finished, releases intermediate datasets once their last consumer is done,
+    and on failure stops submitting, lets running nodes finish, and raises
+    :class:`NodeFailedError` naming the nodes to resume from.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and max_workers < 1:
+            raise RunnerError(f"max_workers must be 1 or more, got {max_workers}.")
+        self._max_workers = max_workers
+        #: Seconds each node of the last run took, by node name.
+        self.node_durations: dict[str, float] = {}
+
+    @property
+    def max_workers(self) -> int:
+        """How many nodes may run at once."""
+        return self._max_workers or 1
+
+    @abstractmethod
+    def _executor(self) -> AbstractContextManager[Executor]:
+        """Return a context manager yielding the executor nodes are submitted to."""
+
+    def _submit(
+        self,
+        executor: Executor,
+        node: Node,
+        catalog: DataCatalog,
+        hook_manager: HookManager,
+        session_id: str | None,
+    ) -> Future[float]:
+        return executor.submit(run_node, node, catalog, hook_manager, session_id)
+
+    def run(
+        self,
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+        hook_manager: HookManager | None = None,
+        session_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run every node of ``pipeline``; return the data of its free memory outputs."""
+        if hook_manager is None:
+            from kilnflow.hooks import create_hook_manager
+
+            hook_manager = create_hook_manager()
+        missing = sorted(name for name in pipeline.inputs() if not catalog.exists(name))
+        if missing:
+            names = ", ".join(repr(name) for name in missing)
+            raise MissingInputsError(
+                f"The pipeline's free inputs {names} do not exist: declare them in the "
+                "catalog with data that exists, or add the nodes that produce them."
+            )
+        self.node_durations = {}
+        self._schedule(pipeline, catalog, hook_manager, session_id)
+        return {name: catalog.load(name) for name in pipeline.outputs() if catalog.is_memory(name)}
+
+    def _schedule(
+        self,
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+        hook_manager: HookManager,
+        session_id: str | None,
+    ) -> None:
+        nodes = pipeline.nodes
+        order = {node: index for index, node in enumerate(nodes)}
+        children: dict[Node, list[Node]] = {node: [] for node in nodes}
+        waiting_on: dict[Node, int] = {}
+        for node, parents in pipeline.node_dependencies.items():
+            waiting_on[node] = len(parents)
+            for parent in parents:
+                children[parent].append(node)
+        ready = [order[node] for node in nodes if not waiting_on[node]]
+        readers = Counter(name for node in nodes for name in set(node.inputs))
+        releasable = pipeline.all_outputs() - pipeline.outputs()
+        running: dict[Future[float], Node] = {}
+        done: set[Node] = set()
+        failure: tuple[Node, BaseException] | None = None
+
+        with self._executor() as executor, progress(len(nodes)) as advance:
+            while ready or running:
+                while ready and failure is None and len(running) < self.max_workers:
+                    node = nodes[heapq.heappop(ready)]
+                    future = self._submit(executor, node, catalog, hook_manager, session_id)
+                    running[future] = node
+                if not running:
+                    break
+                for future in _completed(running):
+                    node = running.pop(future)
+                    error = future.exception()
+                    if error is not None:
+                        failure = failure or (node, error)
+                        continue
+                    done.add(node)
+                    self.node_durations[node.name] = future.result()
+                    advance(node.name)
+                    for child in children[node]:
+                        waiting_on[child] -= 1
+                        if not waiting_on[child]:
+                            heapq.heappush(ready, order[child])
+                    for name in set(node.inputs):
+                        readers[name] -= 1
+                        if not readers[name] and name in releasable:
+                            catalog.release(name)
+        if failure is not None:
+            failed, error = failure
+            resume = _resume_nodes(pipeline, done, catalog)
+            raise NodeFailedError(
+                f"Node {failed.name!r} failed with {type(error).__name__}: {error}. "
+                f'Fix it, then resume with --from-nodes "{",".join(resume)}".',
+                node_name=failed.name,
+                resume_nodes=resume,
+            ) from error
+
+
+def _completed(running: dict[Future[float], Node]) -> Iterator[Future[float]]:
+    """Yield finished futures, waiting only when none has finished yet."""
+    finished = [future for future in running if future.done()]
+    if not finished:
+        finished = list(wait(running, return_when=FIRST_COMPLETED).done)
+    yield from finished
+
+
+def _resume_nodes(pipeline: Pipeline, done: Iterable[Node], catalog: DataCatalog) -> list[str]:
+    """Smallest set of nodes whose ``--from-nodes`` run finishes the pipeline.
+
+    Unfinished nodes must run again; so must any finished node whose output
+    only lived in memory and is still needed, since that data is gone after
+    the process exits. The answer is the roots of that set.
+    """
+    finished = set(done)
+    producer = {name: node for node in pipeline.nodes for name in node.outputs}
+    rerun = {node for node in pipeline.nodes if node not in finished}
+    stack = list(rerun)
+    while stack:
+        node = stack.pop()
+        for name in node.inputs:
+            parent = producer.get(name)
+            if parent is not None and parent not in rerun and catalog.is_memory(name):
+                rerun.add(parent)
+                stack.append(parent)
+    roots = [
+        node.name
+        for node in pipeline.nodes
+        if node in rerun and not (pipeline.node_dependencies[node] & rerun)
+    ]
+    return sorted(roots)
