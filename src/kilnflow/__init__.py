@@ -1,7 +1,9 @@
 """Kilnflow: data-pipeline projects that run the same from source and as a wheel.
 
 The public names below are imported on first use, so ``import kilnflow`` and
-``kilnflow --help`` stay fast and load no heavy library.
+``kilnflow --help`` stay fast and load no heavy library. The modular
+``pipeline()`` function is not among them: ``kilnflow.pipeline`` is the
+subpackage, so import it from there.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ _LAZY = {
     "node": "kilnflow.pipeline",
     "Node": "kilnflow.pipeline",
     "Pipeline": "kilnflow.pipeline",
-    "pipeline": "kilnflow.pipeline",
     "DataCatalog": "kilnflow.io",
     "ConfigLoader": "kilnflow.config",
     "hook_impl": "kilnflow.hooks",
@@ -23,14 +24,24 @@ _LAZY = {
     "KilnflowError": "kilnflow.errors",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "ConfigLoader",
+    "DataCatalog",
+    "KilnflowError",
+    "Node",
+    "Pipeline",
+    "SequentialRunner",
+    "__version__",
+    "hook_impl",
+    "node",
+]
 
 if TYPE_CHECKING:
     from kilnflow.config import ConfigLoader
     from kilnflow.errors import KilnflowError
     from kilnflow.hooks import hook_impl
     from kilnflow.io import DataCatalog
-    from kilnflow.pipeline import Node, Pipeline, node, pipeline
+    from kilnflow.pipeline import Node, Pipeline, node
     from kilnflow.runner import SequentialRunner
 
 
