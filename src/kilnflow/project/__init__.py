@@ -1,0 +1,42 @@
+"""The project a process runs: metadata, settings and pipeline registry.
+
+Project mode starts with :func:`bootstrap_project` (a source checkout with a
+``pyproject.toml``); packaged mode starts with :func:`configure_project`
+(an installed wheel). Both end with the same per-process state.
+"""
+
+from __future__ import annotations
+
+from kilnflow.project._metadata import ProjectMetadata, find_project_root, read_metadata
+from kilnflow.project._starter import create_project
+from kilnflow.project._state import (
+    ConfSource,
+    bootstrap_project,
+    conf_source,
+    configure_project,
+    find_pipelines,
+    get_pipeline,
+    package_name,
+    pipelines,
+    project_path,
+    reset_project,
+    settings,
+)
+
+__all__ = [
+    "ConfSource",
+    "ProjectMetadata",
+    "bootstrap_project",
+    "conf_source",
+    "configure_project",
+    "create_project",
+    "find_pipelines",
+    "find_project_root",
+    "get_pipeline",
+    "package_name",
+    "pipelines",
+    "project_path",
+    "read_metadata",
+    "reset_project",
+    "settings",
+]

@@ -1,0 +1,101 @@
+"""``kilnflow new``: render the project starter into a new folder."""
+
+from __future__ import annotations
+
+import keyword
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from kilnflow._resources import Traversable, templates
+from kilnflow.errors import ProjectError
+
+__all__ = ["create_project"]
+
+_VALID_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# Files that only the example pipeline needs, left out with --no-example.
+_EXAMPLE_ONLY = ("data/raw/readings.json", "pipelines/readings/")
+
+
+def create_project(name: str, directory: str | Path | None = None, *, example: bool = True) -> Path:
+    """Create a project called ``name`` in ``directory`` (default ``./name``).
+
+    The folder appears whole or not at all: files are rendered into a
+    temporary sibling folder that is renamed into place at the end.
+    """
+    package_name = _package_name(name)
+    target = Path(directory if directory is not None else name).expanduser().resolve()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ProjectError(
+            f"{target} already exists and is not empty; choose another NAME or --directory."
+        )
+    from kilnflow import __version__
+
+    context = {
+        "project_name": name,
+        "package_name": package_name,
+        "distribution_name": name,
+        "script_name": package_name.replace("_", "-"),
+        "kilnflow_version": __version__,
+        "example": example,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _render_tree(templates() / "project", staging, context)
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _package_name(name: str) -> str:
+    package = name.replace("-", "_")
+    if not _VALID_NAME.match(name) or keyword.iskeyword(package) or not package.isidentifier():
+        raise ProjectError(
+            f"{name!r} cannot name a project: use letters, digits, '_' and '-', starting with "
+            "a letter (for example 'sales-forecast'); dashes become underscores in the package."
+        )
+    taken = set(getattr(sys, "stdlib_module_names", ())) | {"kilnflow", "test", "tests"}
+    if package in taken:
+        raise ProjectError(
+            f"{name!r} would make a package {package!r} that shadows an existing module; "
+            f"choose a more specific name, such as '{package}-pipelines'."
+        )
+    return package
+
+
+def _walk(
+    folder: Traversable, prefix: PurePosixPath
+) -> Iterator[tuple[PurePosixPath, Traversable]]:
+    for entry in sorted(folder.iterdir(), key=lambda item: item.name):
+        path = prefix / entry.name
+        if entry.is_dir():
+            yield from _walk(entry, path)
+        elif entry.name != "__pycache__" and not entry.name.endswith(".pyc"):
+            yield path, entry
+
+
+def _render_tree(source: Traversable, destination: Path, context: dict[str, object]) -> None:
+    import jinja2
+
+    environment = jinja2.Environment(
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
+    )
+    for relative, entry in _walk(source, PurePosixPath()):
+        rendered_path = environment.from_string(str(relative)).render(context)
+        if not context["example"] and any(part in rendered_path for part in _EXAMPLE_ONLY):
+            continue
+        output = destination / rendered_path
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if rendered_path.endswith(".jinja"):
+            text = environment.from_string(entry.read_text("utf-8")).render(context)
+            output.with_suffix("").write_text(text, "utf-8")
+        else:
+            output.write_bytes(entry.read_bytes())

@@ -1,0 +1,20 @@
+"""Sessions: the lifecycle of one run and the record it leaves behind."""
+
+from __future__ import annotations
+
+from kilnflow.session._context import Context
+from kilnflow.session._runtime import new_session_id, redact
+from kilnflow.session._session import Session, make_store
+from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
+
+__all__ = [
+    "BaseSessionStore",
+    "Context",
+    "MemoryStore",
+    "SQLiteStore",
+    "Session",
+    "default_store_dir",
+    "make_store",
+    "new_session_id",
+    "redact",
+]

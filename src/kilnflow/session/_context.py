@@ -1,0 +1,103 @@
+"""The context of one run: configuration, parameters and the data catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kilnflow.config import ConfigLoader
+    from kilnflow.hooks import HookManager
+    from kilnflow.io import DataCatalog
+
+__all__ = ["Context"]
+
+
+class Context:
+    """Configuration, parameters and catalog as one run sees them.
+
+    Built by :meth:`Session.load_context`; projects may subclass it and name
+    the subclass in ``settings.CONTEXT_CLASS``.
+    """
+
+    def __init__(
+        self,
+        *,
+        package_name: str,
+        project_path: Path | None,
+        config_loader: ConfigLoader,
+        env: str | None,
+        hook_manager: HookManager,
+        data_catalog_class: type[DataCatalog],
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        #: The configured project package.
+        self.package_name = package_name
+        #: The project folder in project mode; ``None`` in packaged mode.
+        self.project_path = project_path
+        #: The loader that reads this run's configuration.
+        self.config_loader = config_loader
+        #: The configuration environment the run asked for.
+        self.env = env
+        #: Runtime parameters given for this run (they override parameters).
+        self.extra_params = dict(extra_params or {})
+        self._hook_manager = hook_manager
+        self._catalog_class = data_catalog_class
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        """Parameters of the run, runtime parameters applied."""
+        return dict(self.config_loader["parameters"])
+
+    @property
+    def catalog(self) -> DataCatalog:
+        """A catalog with the latest versions of every versioned dataset."""
+        return self.get_catalog()
+
+    def get_catalog(
+        self, save_version: str | None = None, load_versions: Mapping[str, str] | None = None
+    ) -> DataCatalog:
+        """Build the catalog, with credentials, for one run."""
+        conf_catalog = dict(self.config_loader["catalog"])
+        if self.project_path is not None:
+            conf_catalog = _anchor_paths(conf_catalog, self.project_path)
+        credentials = self.config_loader["credentials"] if _wants_credentials(conf_catalog) else {}
+        catalog = self._catalog_class.from_config(
+            conf_catalog,
+            credentials=credentials,
+            load_versions=dict(load_versions or {}),
+            save_version=save_version,
+        )
+        catalog.add_parameters(self.params)
+        self._hook_manager.hook.after_catalog_created(
+            catalog=catalog,
+            conf_catalog=conf_catalog,
+            parameters=self.params,
+            save_version=save_version,
+            load_versions=dict(load_versions or {}),
+        )
+        return catalog
+
+
+def _wants_credentials(conf_catalog: Mapping[str, Any]) -> bool:
+    """Read credentials files only when some dataset names credentials."""
+    return any(
+        isinstance(entry, Mapping) and "credentials" in entry for entry in conf_catalog.values()
+    )
+
+
+def _anchor_paths(conf_catalog: dict[str, Any], project_path: Path) -> dict[str, Any]:
+    """Make relative local file paths relative to the project, not the working directory.
+
+    In project mode ``kilnflow run`` may start from any folder inside the
+    project; data should land in the project's ``data/`` all the same.
+    Packaged runs keep paths relative to the working directory, as documented.
+    """
+    anchored = dict(conf_catalog)
+    for name, entry in conf_catalog.items():
+        filepath = entry.get("filepath") if isinstance(entry, Mapping) else None
+        if isinstance(filepath, str) and "://" not in filepath and not Path(filepath).is_absolute():
+            anchored[name] = {**entry, "filepath": (project_path / filepath).as_posix()}
+    return anchored

@@ -1,0 +1,317 @@
+"""The session: one run's lifecycle, from configuration to its recorded outcome."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from kilnflow import __version__
+from kilnflow.errors import SessionError
+from kilnflow.project import ConfSource, conf_source, get_pipeline, package_name, settings
+from kilnflow.project import project_path as configured_project_path
+from kilnflow.session._context import Context
+from kilnflow.session._runtime import git_info, host_info, new_session_id, recorded_environment
+from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
+
+if TYPE_CHECKING:
+    from kilnflow.hooks import HookManager
+    from kilnflow.pipeline import Pipeline
+    from kilnflow.runner import AbstractRunner
+
+__all__ = ["Session", "make_store"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+class Session:
+    """One run of the configured project, recorded under a unique session id.
+
+    Use it as a context manager::
+
+        with Session.create(env="local", extra_params={"n": 3}) as session:
+            session.run()
+
+    A session runs one pipeline once; a failed run may be retried. Closing
+    records the outcome, and with ``save_on_close`` writes the store.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        package_name: str,
+        project_path: Path | None,
+        env: str | None,
+        extra_params: Mapping[str, Any],
+        conf_source: ConfSource | None,
+        save_on_close: bool,
+        store: BaseSessionStore,
+    ) -> None:
+        self.session_id = session_id
+        self.package_name = package_name
+        self.project_path = project_path
+        self.env = env
+        self.extra_params = dict(extra_params)
+        self.save_on_close = save_on_close
+        #: The persisted runtime parameters of this session.
+        self.store = store
+        self._conf_source = conf_source
+        self._context: Context | None = None
+        self._hook_manager: HookManager | None = None
+        self._run_succeeded = False
+        self._closed = False
+
+    @classmethod
+    def create(
+        cls,
+        project_path: str | Path | None = None,
+        *,
+        env: str | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        save_on_close: bool = True,
+        conf_source: ConfSource | None = None,
+    ) -> Session:
+        """Start a session of the configured project.
+
+        ``env`` falls back to ``$KILNFLOW_ENV``; ``conf_source`` replaces the
+        project's (or the package's) configuration.
+        """
+        package = package_name()
+        if project_path is None:
+            project_path = configured_project_path()
+        root = Path(project_path).resolve() if project_path is not None else None
+        session_id = new_session_id()
+        env = env or os.environ.get("KILNFLOW_ENV") or None
+        store = make_store(root, session_id, save_on_close=save_on_close)
+        session = cls(
+            session_id=session_id,
+            package_name=package,
+            project_path=root,
+            env=env,
+            extra_params=extra_params or {},
+            conf_source=conf_source,
+            save_on_close=save_on_close,
+            store=store,
+        )
+        session._record_start()
+        return session
+
+    def _record_start(self) -> None:
+        self.store.update(
+            session_id=self.session_id,
+            package_name=self.package_name,
+            project_path=str(self.project_path) if self.project_path else None,
+            mode="project" if self.project_path else "packaged",
+            cwd=os.getcwd(),
+            env=self.env,
+            extra_params=self.extra_params,
+            conf_source=str(self._conf_source) if self._conf_source is not None else None,
+            argv=list(sys.argv),
+            environment=recorded_environment(),
+            git=git_info(self.project_path) if self.project_path else None,
+            versions=_versions(self.package_name),
+            build=_build_manifest(self.package_name) if self.project_path is None else None,
+            started_at=_now(),
+            outcome="running",
+            **host_info(),
+        )
+        if self.save_on_close:
+            self.store.save()
+
+    @property
+    def hook_manager(self) -> HookManager:
+        """Project hooks and plugin hooks, registered once per session."""
+        if self._hook_manager is None:
+            from kilnflow.hooks import create_hook_manager, register_hooks, register_plugins
+
+            manager = create_hook_manager()
+            register_hooks(manager, settings.HOOKS)
+            self.store["plugins"] = register_plugins(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
+            self._hook_manager = manager
+        return self._hook_manager
+
+    def load_context(self) -> Context:
+        """Read configuration and build the context (once per session)."""
+        if self._context is None:
+            loader_class = settings.CONFIG_LOADER_CLASS
+            loader = loader_class(
+                conf_source=conf_source(self._conf_source),
+                env=self.env,
+                runtime_params=self.extra_params,
+                **dict(settings.CONFIG_LOADER_ARGS),
+            )
+            context_class = settings.CONTEXT_CLASS or Context
+            self._context = context_class(
+                package_name=self.package_name,
+                project_path=self.project_path,
+                config_loader=loader,
+                env=self.env,
+                hook_manager=self.hook_manager,
+                data_catalog_class=settings.DATA_CATALOG_CLASS,
+                extra_params=self.extra_params,
+            )
+            self.hook_manager.hook.after_context_created(context=self._context)
+        return self._context
+
+    def run(
+        self,
+        pipeline_name: str | None = None,
+        tags: Iterable[str] | None = None,
+        runner: AbstractRunner | None = None,
+        node_names: Iterable[str] | None = None,
+        from_nodes: Iterable[str] | None = None,
+        to_nodes: Iterable[str] | None = None,
+        from_inputs: Iterable[str] | None = None,
+        to_outputs: Iterable[str] | None = None,
+        load_versions: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a registered pipeline, filtered as asked; return its free outputs."""
+        if self._closed:
+            raise SessionError(
+                f"Session {self.session_id} is closed; create a new session to run again."
+            )
+        if self._run_succeeded:
+            raise SessionError(
+                f"Session {self.session_id} already ran its pipeline; a session runs once "
+                "(only a failed run may be retried): create a new session for another run."
+            )
+        from kilnflow.runner import SequentialRunner
+
+        name = pipeline_name or "__default__"
+        selected = _select(
+            get_pipeline(name),
+            tags=tags,
+            node_names=node_names,
+            from_nodes=from_nodes,
+            to_nodes=to_nodes,
+            from_inputs=from_inputs,
+            to_outputs=to_outputs,
+            namespace=namespace,
+        )
+        runner = runner or SequentialRunner()
+        run_params = {
+            "session_id": self.session_id,
+            "pipeline_name": name,
+            "tags": sorted(tags or []),
+            "node_names": sorted(node_names or []),
+            "from_nodes": sorted(from_nodes or []),
+            "to_nodes": sorted(to_nodes or []),
+            "from_inputs": sorted(from_inputs or []),
+            "to_outputs": sorted(to_outputs or []),
+            "load_versions": dict(load_versions or {}),
+            "namespace": namespace,
+            "runner": type(runner).__name__,
+            "env": self.env,
+            "extra_params": self.extra_params,
+        }
+        self.store["run"] = run_params
+        context = self.load_context()
+        catalog = context.get_catalog(save_version=self.session_id, load_versions=load_versions)
+        hooks = self.hook_manager.hook
+        hooks.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
+        start = time.perf_counter()
+        try:
+            outputs = runner.run(selected, catalog, self.hook_manager, self.session_id)
+        except Exception as exc:
+            self.store["node_durations"] = dict(runner.node_durations)
+            hooks.on_pipeline_error(
+                error=exc, run_params=run_params, pipeline=selected, catalog=catalog
+            )
+            raise
+        finally:
+            self.store["run_seconds"] = time.perf_counter() - start
+        self.store["node_durations"] = dict(runner.node_durations)
+        hooks.after_pipeline_run(
+            run_params=run_params, run_result=outputs, pipeline=selected, catalog=catalog
+        )
+        self._run_succeeded = True
+        self.store["outcome"] = "success"
+        return outputs
+
+    def close(self) -> None:
+        """Record the end of the session and save the store; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.store["ended_at"] = _now()
+        if self.store.get("outcome") == "running":
+            self.store["outcome"] = "success" if self._run_succeeded else "not run"
+        if self.save_on_close:
+            self.store.save()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            self.store["outcome"] = "failed"
+            self.store["exception"] = {
+                "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "message": str(exc),
+                "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
+            }
+        self.close()
+
+
+def make_store(
+    root: Path | None, session_id: str = "", *, save_on_close: bool = True
+) -> BaseSessionStore:
+    """The store configured in settings (SQLite by default) for ``session_id``."""
+    store_class = settings.SESSION_STORE_CLASS
+    store_args = dict(settings.SESSION_STORE_ARGS)
+    if store_class is None:
+        store_class = SQLiteStore if save_on_close else MemoryStore
+    if not issubclass(store_class, BaseSessionStore):
+        raise SessionError(
+            f"settings.SESSION_STORE_CLASS {store_class.__qualname__} must subclass "
+            "kilnflow.session.BaseSessionStore."
+        )
+    store_args.setdefault("path", default_store_dir(root))
+    store: BaseSessionStore = store_class(session_id=session_id, **store_args)
+    return store
+
+
+def _select(pipeline: Pipeline, **filters: Any) -> Pipeline:
+    chosen = {key: value for key, value in filters.items() if value}
+    if not chosen:
+        return pipeline
+    names = {"node_names": "node_names", "namespace": "node_namespace"}
+    return pipeline.filter(**{names.get(key, key): value for key, value in chosen.items()})
+
+
+def _versions(package: str) -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package_version: str | None = version(package)
+    except PackageNotFoundError:
+        package_version = None
+    return {"kilnflow": __version__, "python": sys.version.split()[0], package: package_version}
+
+
+def _build_manifest(package: str) -> dict[str, Any] | None:
+    """The build manifest a packaged wheel carries, so runs trace back to their build."""
+    import json
+
+    from kilnflow._resources import files
+
+    manifest = files(package) / "kilnflow_build.json"
+    if not manifest.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(manifest.read_text("utf-8"))
+    return loaded

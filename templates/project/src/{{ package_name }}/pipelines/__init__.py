@@ -1,0 +1,1 @@
+"""One sub-package per pipeline, each with a create_pipeline() function."""

@@ -1,0 +1,124 @@
+"""Shared fixtures: isolated project state, starter projects, wheels and venvs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_project_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Every test starts unconfigured, with its own KILNFLOW_HOME and no KILNFLOW_ENV.
+
+    Project packages created under the test's temporary folders are forgotten
+    afterwards, so two tests may both create a project called ``demo``.
+    """
+    from kilnflow.project import reset_project
+
+    monkeypatch.setenv("KILNFLOW_HOME", str(tmp_path_factory.mktemp("kilnflow-home")))
+    monkeypatch.delenv("KILNFLOW_ENV", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    reset_project()
+    yield
+    reset_project()
+    base = str(tmp_path_factory.getbasetemp())
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(base):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Create a starter project (``kilnflow new``) under ``tmp_path``."""
+    from kilnflow.project import create_project
+
+    def make(name: str = "demo", *, example: bool = True) -> Path:
+        return create_project(name, tmp_path / name, example=example)
+
+    return make
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kilnflow ARGS`` the way a user does: a subprocess of the console script."""
+    environment = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [str(SCRIPTS / "kilnflow"), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"kilnflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kilnflow's wheel from this checkout plus wheels of all its dependencies.
+
+    Built once per test session; every virtual environment the tests create
+    installs from here with ``--no-index``, so installs run offline.
+    """
+    house = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(house),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = house.glob("kilnflow-*.whl")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return house
+
+
+def fresh_venv(path: Path, wheelhouse: Path, *requirements: str) -> Path:
+    """A new virtual environment with ``requirements`` installed offline; returns its bin dir."""
+    venv.EnvBuilder(with_pip=True).create(path)
+    bindir = path / ("Scripts" if os.name == "nt" else "bin")
+    subprocess.run(
+        [
+            str(bindir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            *requirements,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return bindir
