@@ -1,0 +1,113 @@
+"""The ``kilnflow`` command: a group whose subcommands load on first use.
+
+Only this module turns exceptions into exit codes; everything below raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from kilnflow import __version__
+
+__all__ = ["cli", "main", "report_errors"]
+
+# Subcommand name -> (module, attribute, one-line help shown by --help).
+_COMMANDS = {
+    "new": ("kilnflow.cli._new", "new", "Create a new project from the starter template."),
+    "run": ("kilnflow.cli._run", "run", "Run a pipeline of the project in this folder."),
+    "info": ("kilnflow.cli._info", "info", "Show Kilnflow, the project and installed projects."),
+    "pipeline": ("kilnflow.cli._info", "pipeline", "Inspect the project's pipelines."),
+    "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
+    "session": ("kilnflow.cli._session", "session", "List, show and rerun recorded sessions."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = _COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute, _ = target
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="kilnflow")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
+def cli(verbose: bool) -> None:
+    """Kilnflow: data-pipeline projects that run the same from source and as a wheel."""
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: bool) -> None:
+    """Send Kilnflow's logs to stderr: INFO by default, DEBUG with --verbose."""
+    logger = logging.getLogger("kilnflow")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> Any:
+    """Invoke ``command``; turn failures into one line on stderr and an exit code.
+
+    Called with explicit ``argv`` (from Python, a notebook, a task), it returns
+    the command's result, such as a run's outputs. Called as a script
+    (``argv`` is None) it returns None, because console-script wrappers pass
+    the return value to ``sys.exit``.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in args or "-v" in args
+    try:
+        result = command.main(args, prog_name=prog_name, standalone_mode=False, obj={"argv": args})
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        from kilnflow.errors import KilnflowError
+
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, KilnflowError):
+            message = f"{type(exc).__name__}: {message}"
+            if not verbose:
+                message += " (run with --verbose for the traceback)"
+        click.echo(f"Error: {message}", err=True)
+        raise SystemExit(1) from None
+    return None if argv is None else result
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Entry point of the ``kilnflow`` console script."""
+    return report_errors(cli, argv, "kilnflow")

@@ -1,0 +1,245 @@
+"""``kilnflow run`` and the options it shares with packaged projects' commands."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from kilnflow.project import ProjectMetadata
+    from kilnflow.runner import AbstractRunner
+
+__all__ = [
+    "bootstrap_here",
+    "execute_run",
+    "invoked_args",
+    "parse_params",
+    "resolve_runner",
+    "run",
+    "run_options",
+    "split_names",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Runner names --runner accepts besides a dotted class path.
+RUNNERS = {"sequential": "kilnflow.runner.SequentialRunner"}
+
+# A new key=value pair starts after a comma followed by a key and "=".
+_NEXT_PARAM = re.compile(r",(?=\s*[\w.\-]+\s*=)")
+
+
+def split_names(values: Iterable[str]) -> list[str]:
+    """Split comma-separated names, keeping commas inside brackets.
+
+    Default node names such as ``join(a,b) -> c`` contain commas, and a
+    naive split would break them.
+    """
+    names: list[str] = []
+    for value in values:
+        depth, current = 0, ""
+        for char in value:
+            depth += char in "([{"
+            depth -= char in ")]}"
+            if char == "," and depth == 0:
+                names.append(current.strip())
+                current = ""
+            else:
+                current += char
+        names.append(current.strip())
+    return [name for name in names if name]
+
+
+def parse_params(values: Iterable[str]) -> dict[str, Any]:
+    """Parse ``--params key=value,other.key=value`` into runtime parameters.
+
+    Values are read as YAML scalars, so ``n=3`` is an int and ``on=true`` a
+    bool; dotted keys are kept dotted for the config loader to nest.
+    """
+    params: dict[str, Any] = {}
+    for value in values:
+        for item in _NEXT_PARAM.split(value):
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise click.BadParameter(
+                    f"{item!r} is not key=value; write --params key=value,other.key=value.",
+                    param_hint="'--params'",
+                )
+            params[key] = _scalar(raw.strip())
+    return params
+
+
+def _scalar(raw: str) -> Any:
+    if not raw:
+        return ""
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _load_versions(values: Iterable[str]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for item in split_names(values):
+        dataset, sep, version = item.rpartition(":")
+        if not sep or not dataset or not version:
+            raise click.BadParameter(
+                f"{item!r} is not dataset:version; write --load-versions cars:2026...Z-1a2b3c4d.",
+                param_hint="'--load-versions'",
+            )
+        versions[dataset] = version
+    return versions
+
+
+def resolve_runner(name: str) -> AbstractRunner:
+    """Build the runner named on the command line (a short name or a class path)."""
+    import importlib
+
+    from kilnflow.errors import RunnerError, did_you_mean
+    from kilnflow.runner import AbstractRunner
+
+    path = RUNNERS.get(name, name)
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise RunnerError(
+            f"Unknown runner {name!r}.{did_you_mean(name, RUNNERS)} Use one of "
+            f"{', '.join(RUNNERS)} or the dotted path of an AbstractRunner subclass."
+        )
+    try:
+        runner_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise RunnerError(
+            f"Runner {name!r} cannot be imported ({exc}); use one of {', '.join(RUNNERS)} or "
+            "the dotted path of an AbstractRunner subclass."
+        ) from exc
+    if not (isinstance(runner_class, type) and issubclass(runner_class, AbstractRunner)):
+        raise RunnerError(f"Runner {name!r} is not a subclass of kilnflow.runner.AbstractRunner.")
+    runner: AbstractRunner = runner_class()
+    return runner
+
+
+def run_options(function: _F) -> _F:
+    """The options of ``kilnflow run``, shared with packaged projects' commands."""
+    names = "Comma-separated; may be repeated."
+    options = [
+        click.option("-p", "--pipeline", help="Registered pipeline to run (default: __default__)."),
+        click.option("-e", "--env", help="Configuration environment (default: $KILNFLOW_ENV)."),
+        click.option(
+            "--params", multiple=True, help="Runtime parameters: key=value,nested.key=value."
+        ),
+        click.option(
+            "-t", "--tags", multiple=True, help=f"Run nodes with any of these tags. {names}"
+        ),
+        click.option("-n", "--nodes", multiple=True, help=f"Run only these nodes. {names}"),
+        click.option("--from-nodes", multiple=True, help=f"Start from these nodes. {names}"),
+        click.option("--to-nodes", multiple=True, help=f"Stop after these nodes. {names}"),
+        click.option("--from-inputs", multiple=True, help=f"Start from these datasets. {names}"),
+        click.option("--to-outputs", multiple=True, help=f"Stop at these datasets. {names}"),
+        click.option(
+            "--load-versions", multiple=True, help="Versions to load: dataset:version. " + names
+        ),
+        click.option("--namespace", help="Run only nodes of this namespace."),
+        click.option(
+            "-r",
+            "--runner",
+            default="sequential",
+            show_default=True,
+            help=f"{', '.join(RUNNERS)}, or the dotted path of a runner class.",
+        ),
+        click.option(
+            "--conf-source",
+            help="Configuration folder or .tar.gz/.zip archive replacing the project's.",
+        ),
+        click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
+    """Run the configured project as the options say, recording the command line."""
+    from kilnflow.cli._main import configure_logging
+    from kilnflow.errors import NodeFailedError
+    from kilnflow.session import Session
+
+    configure_logging(bool(options.get("verbose")))
+    runner = resolve_runner(options["runner"])
+    with Session.create(
+        env=options.get("env"),
+        extra_params=parse_params(options.get("params") or ()),
+        conf_source=options.get("conf_source"),
+    ) as session:
+        session.store["cli"] = {"command": command, "args": list(argv), "options": options}
+        try:
+            return session.run(
+                pipeline_name=options.get("pipeline"),
+                tags=split_names(options.get("tags") or ()),
+                runner=runner,
+                node_names=split_names(options.get("nodes") or ()),
+                from_nodes=split_names(options.get("from_nodes") or ()),
+                to_nodes=split_names(options.get("to_nodes") or ()),
+                from_inputs=split_names(options.get("from_inputs") or ()),
+                to_outputs=split_names(options.get("to_outputs") or ()),
+                load_versions=_load_versions(options.get("load_versions") or ()),
+                namespace=options.get("namespace"),
+            )
+        except NodeFailedError as exc:
+            click.echo(f"To resume: {resume_command(command, argv, exc.resume_nodes)}", err=True)
+            raise
+
+
+def resume_command(command: str, argv: Sequence[str], nodes: Sequence[str]) -> str:
+    """The command line that repeats this run from ``nodes`` on."""
+    import shlex
+
+    kept: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+            continue
+        if arg == "--from-nodes":
+            skip_value = True
+            continue
+        if arg.startswith("--from-nodes="):
+            continue
+        kept.append(arg)
+    return shlex.join([*shlex.split(command), *kept, "--from-nodes", ",".join(nodes)])
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@run_options
+@click.pass_context
+def run(ctx: click.Context, **options: Any) -> dict[str, Any]:
+    """Run a pipeline of the project found in this folder or a parent."""
+    bootstrap_here()
+    return execute_run("kilnflow", invoked_args(ctx), options)
+
+
+def bootstrap_here() -> ProjectMetadata:
+    """Bootstrap the project holding the working directory, or explain how to get one."""
+    from kilnflow.errors import ProjectError
+    from kilnflow.project import bootstrap_project, find_project_root
+
+    root = find_project_root(Path.cwd())
+    if root is None:
+        raise ProjectError(
+            f"No Kilnflow project in {Path.cwd()} or its parents: cd into a project, or "
+            "create one with 'kilnflow new NAME'."
+        )
+    return bootstrap_project(root)
+
+
+def invoked_args(ctx: click.Context) -> list[str]:
+    """The arguments the command was invoked with, as given to ``main``."""
+    obj = ctx.find_root().obj
+    return list(obj["argv"]) if isinstance(obj, dict) and "argv" in obj else list(sys.argv[1:])
