@@ -66,7 +66,8 @@ def run_cli(
     )
     if check and result.returncode != 0:
         raise AssertionError(
-            f"kilnflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            f"kilnflow {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}"
         )
     return result
 
@@ -95,7 +96,8 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (wheel,) = house.glob("kilnflow-*.whl")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), str(wheel)],
+        # pip itself too: pipx upgrades pip in its shared environment.
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), str(wheel), "pip"],
         check=True,
         capture_output=True,
     )

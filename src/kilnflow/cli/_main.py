@@ -25,6 +25,7 @@ _COMMANDS = {
     "pipeline": ("kilnflow.cli._info", "pipeline", "Inspect the project's pipelines."),
     "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
     "session": ("kilnflow.cli._session", "session", "List, show and rerun recorded sessions."),
+    "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
 }
 
 

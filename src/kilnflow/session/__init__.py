@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kilnflow.session._context import Context
-from kilnflow.session._runtime import new_session_id, redact
+from kilnflow.session._runtime import git_info, new_session_id, redact
 from kilnflow.session._session import Session, make_store
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
 
@@ -14,6 +14,7 @@ __all__ = [
     "SQLiteStore",
     "Session",
     "default_store_dir",
+    "git_info",
     "make_store",
     "new_session_id",
     "redact",

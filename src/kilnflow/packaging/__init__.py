@@ -1,0 +1,7 @@
+"""Packaging: the hatchling build hook and ``kilnflow package``."""
+
+from __future__ import annotations
+
+from kilnflow.packaging._build import package_project
+
+__all__ = ["package_project"]

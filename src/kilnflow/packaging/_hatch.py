@@ -1,0 +1,147 @@
+"""The ``kilnflow`` hatchling build hook: a project's wheel that runs by itself.
+
+Registered through the ``hatch`` entry-point group, so every standard
+frontend (``python -m build``, ``pip wheel .``, ``pip install .``,
+``hatch build``) produces the same wheel as ``kilnflow package``. For a
+wheel it adds the generated ``<package>/__main__.py``, the project's
+configuration as ``<package>/conf/`` (never ``conf/local`` or credentials)
+and a build manifest, ``<package>/kilnflow_build.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+from hatchling.plugin import hookimpl
+
+from kilnflow.errors import PackagingError, ProjectError
+
+__all__ = ["KilnflowBuildHook", "hatch_register_build_hook"]
+
+#: Name of the manifest written inside the package.
+MANIFEST = "kilnflow_build.json"
+# Envs that hold machine-local settings and secrets: never shipped.
+_LOCAL_ENVS = ("local",)
+
+
+class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    """Adds what packaged mode needs to a Kilnflow project's wheel."""
+
+    PLUGIN_NAME = "kilnflow"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel" or version == "editable":
+            return
+        from kilnflow.project import read_metadata
+
+        root = Path(self.root)
+        try:
+            metadata = read_metadata(root)
+        except ProjectError as exc:
+            raise PackagingError(f"Cannot build a Kilnflow wheel: {exc}") from exc
+        package = metadata.package_name
+        package_dir = metadata.source_dir / package
+        for required in ("settings.py", "pipeline_registry.py"):
+            if not (package_dir / required).is_file():
+                raise PackagingError(
+                    f"Cannot build a Kilnflow wheel: {package_dir / required} is missing; "
+                    "every packaged project needs settings.py and pipeline_registry.py."
+                )
+        self._staging = Path(tempfile.mkdtemp(prefix="kilnflow-build-"))
+        include: dict[str, str] = build_data["force_include"]
+        if (package_dir / "__main__.py").is_file():
+            self.app.display_info(f"kilnflow: keeping the project's own {package}/__main__.py")
+        else:
+            include[str(self._render_main(metadata.package_name))] = f"{package}/__main__.py"
+        conf_root = root / str(self.config.get("conf-source", "conf"))
+        conf_files = packaged_conf_files(conf_root)
+        for relative, source in conf_files.items():
+            include[str(source)] = f"{package}/conf/{relative}"
+        manifest = self._staging / MANIFEST
+        manifest.write_text(
+            json.dumps(
+                build_manifest(root, self.metadata.version, conf_files), indent=2, sort_keys=True
+            )
+            + "\n",
+            "utf-8",
+        )
+        include[str(manifest)] = f"{package}/{MANIFEST}"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        staging = getattr(self, "_staging", None)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _render_main(self, package: str) -> Path:
+        import jinja2
+
+        from kilnflow import __version__
+        from kilnflow._resources import templates
+
+        source = (templates() / "package" / "__main__.py.jinja").read_text("utf-8")
+        rendered = jinja2.Template(source, keep_trailing_newline=True).render(
+            package_name=package,
+            script_name=package.replace("_", "-"),
+            kilnflow_version=__version__,
+        )
+        target = self._staging / "__main__.py"
+        target.write_text(rendered, "utf-8")
+        return target
+
+
+def packaged_conf_files(conf_root: Path) -> dict[str, Path]:
+    """Configuration files to ship, by path relative to ``conf_root``, sorted.
+
+    Left out: the ``local`` env, every ``credentials*`` file in any env, and
+    hidden files; secrets must never reach a wheel.
+    """
+    if not conf_root.is_dir():
+        raise PackagingError(
+            f"Cannot build a Kilnflow wheel: configuration folder {conf_root} does not exist; "
+            "create it or set conf-source in [tool.hatch.build.hooks.kilnflow]."
+        )
+    files: dict[str, Path] = {}
+    for path in sorted(conf_root.rglob("*")):
+        relative = path.relative_to(conf_root)
+        parts = relative.parts
+        if (
+            not path.is_file()
+            or parts[0] in _LOCAL_ENVS
+            or any(part.startswith(".") or part == "__pycache__" for part in parts)
+            or any(part.startswith("credentials") for part in parts)
+        ):
+            continue
+        files[relative.as_posix()] = path
+    return files
+
+
+def build_manifest(root: Path, version: str, conf_files: dict[str, Path]) -> dict[str, Any]:
+    """What a packaged run records about the wheel it came from."""
+    import hashlib
+
+    from kilnflow import __version__
+    from kilnflow.session import git_info
+
+    digest = hashlib.sha256()
+    for relative, path in sorted(conf_files.items()):
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    git = git_info(root)
+    return {
+        "kilnflow_version": __version__,
+        "project_version": version,
+        "git_commit": git["commit"] if git else None,
+        "git_dirty": git["dirty"] if git else None,
+        "conf_sha256": digest.hexdigest(),
+        "conf_files": sorted(conf_files),
+    }
+
+
+@hookimpl
+def hatch_register_build_hook() -> type[BuildHookInterface]:  # type: ignore[type-arg]
+    """Tell hatchling about the ``kilnflow`` build hook."""
+    return KilnflowBuildHook
