@@ -271,3 +271,55 @@ def test_pipx_runs_the_wheel(installed_demo, tmp_path, wheelhouse):
     )
     assert result.returncode == 0, result.stderr
     assert (cwd / "data" / "reporting" / "report.txt").read_text().startswith("Station report")
+
+
+@pytest.mark.slow
+def test_standard_frontends_build_the_same_wheel(make_project, tmp_path, wheelhouse):
+    root = make_project()
+    environment = {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "pip"), "."],
+        cwd=root,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
+    (pip_wheel,) = (tmp_path / "pip").glob("demo-*.whl")
+    assert wheel_names(pip_wheel) == EXPECTED_WHEEL
+
+    result = run_cli(
+        "package",
+        "--isolated",
+        "--output-dir",
+        str(tmp_path / "b"),
+        cwd=root,
+        env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)},
+    )
+    (isolated,) = (tmp_path / "b").glob("demo-*.whl")
+    assert f"Built {isolated}" in result.stdout
+    assert wheel_names(isolated) == EXPECTED_WHEEL
+
+
+def test_templates_are_read_from_the_checkout(tmp_path):
+    from kilnflow._resources import templates
+
+    assert Path(str(templates())) == Path(__file__).resolve().parents[1] / "templates"
+    assert "configure_project" in (templates() / "package" / "__main__.py.jinja").read_text()
+
+
+@pytest.mark.slow
+def test_templates_are_read_from_an_installed_kilnflow_wheel(installed_demo, tmp_path):
+    bindir = installed_demo[0]
+    code = (
+        "from kilnflow._resources import templates\n"
+        "print(templates())\n"
+        "print((templates() / 'project' / 'pyproject.toml.jinja').read_text()[:14])\n"
+    )
+    shown = run_installed(bindir, ["python", "-c", code], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    location, first_line = shown.stdout.splitlines()
+    assert "site-packages" in location
+    assert first_line == "[build-system]"
+    created = run_installed(bindir, ["kilnflow", "new", "fromwheel"], tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "fromwheel" / "src" / "fromwheel" / "pipeline_registry.py").is_file()
