@@ -1,8 +1,9 @@
-"""Time building, sorting and filtering large pipelines: ``python bench/pipeline_ops.py``.
+"""Time building, sorting, filtering and running large pipelines: ``python bench/pipeline_ops.py``.
 
 Two shapes at 1,000 and 10,000 trivial nodes: a chain (each node reads the
 previous node's output) and a fan-out/fan-in (one source, N parallel nodes,
-one sink reading them all). Every figure is the best of a few repeats.
+one sink reading them all). Every figure is the best of a few repeats; the
+last one is a whole in-process SequentialRunner run over memory datasets.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Node, Pipeline, node, pipeline
+from kilnflow.runner import SequentialRunner
 
 REPEATS = 5
 SIZES = (1_000, 10_000)
@@ -95,6 +98,12 @@ def measure(label: str, make: Callable[[int], list[Node]], size: int) -> None:
         ),
         ("pipeline(namespace=)", lambda: pipeline(built, namespace="outer")),
         ("p + p", lambda: built + built),
+        (
+            "SequentialRunner.run",
+            lambda: SequentialRunner().run(
+                built, DataCatalog({name: MemoryDataset(0) for name in built.inputs()})
+            ),
+        ),
     ]
     print(f"\n{label}, {size:,} nodes (best of {REPEATS})")
     for name, case in cases:
