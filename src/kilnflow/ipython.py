@@ -12,7 +12,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["load_ipython_extension", "reload_kilnflow"]
 
@@ -28,28 +28,52 @@ def _magic(line: str) -> None:
     reload_kilnflow(line, get_ipython())
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="%reload_kilnflow", add_help=False, exit_on_error=False)
+_USAGE = "usage: %reload_kilnflow [PATH] [--env ENV] [--params k=v,...]"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises on bad arguments: argparse would print to stderr and exit the kernel."""
+
+    def error(self, message: str) -> NoReturn:
+        from kilnflow.errors import ProjectError
+
+        raise ProjectError(f"%reload_kilnflow: {message}; {_USAGE}.")
+
+
+def _arguments(line: str) -> argparse.Namespace:
+    from kilnflow.errors import ProjectError
+
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise ProjectError(f"%reload_kilnflow {line}: {exc}; {_USAGE}.") from None
+    parser = _Parser(prog="%reload_kilnflow", add_help=False)
     parser.add_argument("path", nargs="?", default=None)
     parser.add_argument("--env", "-e", default=None)
     parser.add_argument("--params", action="append", default=[])
-    return parser
+    return parser.parse_args(words)
+
+
+def _extra_params(values: list[str]) -> dict[str, Any]:
+    import click
+
+    from kilnflow.cli._run import parse_params
+    from kilnflow.errors import ProjectError
+
+    try:
+        return parse_params(values)
+    except click.BadParameter as exc:
+        raise ProjectError(f"%reload_kilnflow --params: {exc.message}") from None
 
 
 def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:
     """Bootstrap (again) and inject the project's objects; return what was injected."""
-    from kilnflow.cli._run import parse_params
     from kilnflow.errors import ProjectError
     from kilnflow.project import bootstrap_project, find_project_root, pipelines
     from kilnflow.session import Session
 
-    try:
-        arguments = _parser().parse_args(shlex.split(line))
-    except (argparse.ArgumentError, SystemExit) as exc:
-        raise ProjectError(
-            f"%reload_kilnflow {line!r}: {exc}; usage: %reload_kilnflow [PATH] [--env ENV] "
-            "[--params k=v,...]."
-        ) from None
+    arguments = _arguments(line)
+    extra_params = _extra_params(arguments.params)
     start = Path(arguments.path).expanduser() if arguments.path else Path.cwd()
     root = find_project_root(start.resolve())
     if root is None:
@@ -59,9 +83,7 @@ def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:
         )
     _forget_project_modules(root)
     bootstrap_project(root)
-    session = Session.create(
-        env=arguments.env, extra_params=parse_params(arguments.params), save_on_close=False
-    )
+    session = Session.create(env=arguments.env, extra_params=extra_params, save_on_close=False)
     context = session.load_context()
     injected = {
         "session": session,

@@ -46,18 +46,20 @@ def info(installed: bool) -> None:
 
 
 def installed_projects() -> list[tuple[str, str]]:
-    """Packaged projects in this environment, by their ``kilnflow.projects`` entry point."""
-    from importlib.metadata import entry_points
+    """Packaged projects in this environment, by their ``kilnflow.projects`` entry point.
 
-    found = entry_points()
-    selected = (
-        found.select(group=PROJECTS_GROUP)
-        if hasattr(found, "select")
-        else found.get(PROJECTS_GROUP, [])
-    )
-    return sorted(
-        (entry.name, entry.dist.version if entry.dist is not None else "?") for entry in selected
-    )
+    Walks distributions rather than ``entry_points()`` because only the
+    distribution knows its version on every supported Python.
+    """
+    from importlib.metadata import distributions
+
+    found = {
+        (entry.name, dist.version)
+        for dist in distributions()
+        for entry in dist.entry_points
+        if entry.group == PROJECTS_GROUP
+    }
+    return sorted(found)
 
 
 @click.group()

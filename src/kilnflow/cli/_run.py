@@ -172,26 +172,29 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     from kilnflow.session import Session
 
     configure_logging(bool(options.get("verbose")))
+    # Bad option values fail here, before a session is recorded for a run that never was.
     runner = resolve_runner(options["runner"])
+    extra_params = parse_params(options.get("params") or ())
+    run_arguments: dict[str, Any] = {
+        "pipeline_name": options.get("pipeline"),
+        "tags": split_names(options.get("tags") or ()),
+        "runner": runner,
+        "node_names": split_names(options.get("nodes") or ()),
+        "from_nodes": split_names(options.get("from_nodes") or ()),
+        "to_nodes": split_names(options.get("to_nodes") or ()),
+        "from_inputs": split_names(options.get("from_inputs") or ()),
+        "to_outputs": split_names(options.get("to_outputs") or ()),
+        "load_versions": _load_versions(options.get("load_versions") or ()),
+        "namespace": options.get("namespace"),
+    }
     with Session.create(
-        env=options.get("env"),
-        extra_params=parse_params(options.get("params") or ()),
-        conf_source=options.get("conf_source"),
+        env=options.get("env"), extra_params=extra_params, conf_source=options.get("conf_source")
     ) as session:
         session.store["cli"] = {"command": command, "args": list(argv), "options": options}
+        # Saved now, so that a run killed midway can still be shown and rerun.
+        session.store.save()
         try:
-            return session.run(
-                pipeline_name=options.get("pipeline"),
-                tags=split_names(options.get("tags") or ()),
-                runner=runner,
-                node_names=split_names(options.get("nodes") or ()),
-                from_nodes=split_names(options.get("from_nodes") or ()),
-                to_nodes=split_names(options.get("to_nodes") or ()),
-                from_inputs=split_names(options.get("from_inputs") or ()),
-                to_outputs=split_names(options.get("to_outputs") or ()),
-                load_versions=_load_versions(options.get("load_versions") or ()),
-                namespace=options.get("namespace"),
-            )
+            return session.run(**run_arguments)
         except NodeFailedError as exc:
             click.echo(f"To resume: {resume_command(command, argv, exc.resume_nodes)}", err=True)
             raise
@@ -219,7 +222,7 @@ def resume_command(command: str, argv: Sequence[str], nodes: Sequence[str]) -> s
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @run_options
 @click.pass_context
-def run(ctx: click.Context, **options: Any) -> dict[str, Any]:
+def run(ctx: click.Context, /, **options: Any) -> dict[str, Any]:
     """Run a pipeline of the project found in this folder or a parent."""
     bootstrap_here()
     return execute_run("kilnflow", invoked_args(ctx), options)

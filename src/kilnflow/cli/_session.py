@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +73,18 @@ def rerun_session(session_id: str) -> None:
         )
     module = "kilnflow" if cli["command"] == "kilnflow" else record["package_name"]
     command = [sys.executable, "-m", module, *cli["args"]]
-    click.echo(f"Rerunning {record['session_id']}: {' '.join(command[2:])}", err=True)
+    cwd = record.get("cwd")
+    if cwd is not None and not Path(cwd).is_dir():
+        raise SessionError(
+            f"Session {record['session_id']} ran in {cwd}, which no longer exists; recreate "
+            f"that folder, or run '{shlex.join(command[2:])}' from where it should run."
+        )
+    click.echo(f"Rerunning {record['session_id']}: {shlex.join(command[2:])}", err=True)
     environment = {**os.environ, "KILNFLOW_RERUN_OF": record["session_id"]}
-    completed = subprocess.run(command, cwd=record.get("cwd"), env=environment, check=False)
+    # The session's own environment, not whatever KILNFLOW_ENV this shell has now.
+    environment.pop("KILNFLOW_ENV", None)
+    if record.get("env"):
+        environment["KILNFLOW_ENV"] = record["env"]
+    completed = subprocess.run(command, cwd=cwd, env=environment, check=False)
     if completed.returncode:
         raise SystemExit(completed.returncode)

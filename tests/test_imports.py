@@ -1,0 +1,148 @@
+"""Start-up cost and the public API: what ``import kilnflow`` and ``kilnflow --help`` load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import kilnflow
+import kilnflow.errors
+
+#: Modules that must not load before a command needs them: each costs start-up time.
+HEAVY = (
+    "pandas",
+    "omegaconf",
+    "fsspec",
+    "rich",
+    "jinja2",
+    "dask",
+    "yaml",
+    "pyarrow",
+    "IPython",
+    "sqlite3",
+)
+
+
+def modules_loaded_by(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; return the heavy top-level modules it loaded."""
+    report = (
+        "import json, sys\n"
+        f"print(json.dumps(sorted({{n.split('.')[0] for n in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    script = textwrap.dedent(code) + "\n" + report
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_the_probe_detects_a_heavy_import() -> None:
+    assert modules_loaded_by("import yaml, sqlite3") == ["sqlite3", "yaml"]
+
+
+def test_import_kilnflow_loads_no_heavy_module() -> None:
+    assert modules_loaded_by("import kilnflow") == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["run", "--help"],
+        ["new", "--help"],
+        ["info", "--help"],
+        ["pipeline", "--help"],
+        ["catalog", "--help"],
+        ["session", "--help"],
+        ["package", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_cli_help_loads_no_heavy_module(argv: list[str]) -> None:
+    code = f"""
+        import kilnflow.cli
+        try:
+            code = kilnflow.cli.main({argv!r})
+        except SystemExit as exc:
+            code = exc.code
+        assert code in (0, None), code
+    """
+    assert modules_loaded_by(code) == []
+
+
+def test_public_api_is_exactly_this() -> None:
+    assert sorted(kilnflow.__all__) == [
+        "ConfigLoader",
+        "DataCatalog",
+        "KilnflowError",
+        "Node",
+        "Pipeline",
+        "SequentialRunner",
+        "__version__",
+        "hook_impl",
+        "node",
+    ]
+    for name in kilnflow.__all__:
+        assert getattr(kilnflow, name) is not None, name
+    assert set(kilnflow.__all__) <= set(dir(kilnflow))
+
+
+def test_public_names_are_the_objects_of_their_subpackages() -> None:
+    from kilnflow.config import ConfigLoader
+    from kilnflow.hooks import hook_impl
+    from kilnflow.io import DataCatalog
+    from kilnflow.pipeline import Node, Pipeline, node
+    from kilnflow.runner import SequentialRunner
+
+    assert kilnflow.ConfigLoader is ConfigLoader
+    assert kilnflow.DataCatalog is DataCatalog
+    assert kilnflow.KilnflowError is kilnflow.errors.KilnflowError
+    assert kilnflow.Node is Node
+    assert kilnflow.Pipeline is Pipeline
+    assert kilnflow.SequentialRunner is SequentialRunner
+    assert kilnflow.hook_impl is hook_impl
+    assert kilnflow.node is node
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Pipelin'"):
+        _ = kilnflow.Pipelin
+
+
+def test_error_tree_is_exactly_this() -> None:
+    assert sorted(kilnflow.errors.__all__) == [
+        "CircularDependencyError",
+        "ConfigError",
+        "DatasetError",
+        "DatasetNotFoundError",
+        "HookError",
+        "KilnflowError",
+        "KilnflowWarning",
+        "MissingConfigError",
+        "MissingInputsError",
+        "NodeFailedError",
+        "OutputNotUniqueError",
+        "PackageNameNotFoundError",
+        "PackagingError",
+        "PipelineError",
+        "ProjectError",
+        "RunnerError",
+        "SessionError",
+        "VersionNotFoundError",
+        "did_you_mean",
+    ]
+    for name in kilnflow.errors.__all__:
+        value = getattr(kilnflow.errors, name)
+        if name == "did_you_mean":
+            assert callable(value)
+        elif name == "KilnflowWarning":
+            assert issubclass(value, UserWarning)
+        else:
+            assert issubclass(value, kilnflow.errors.KilnflowError), name
+    assert issubclass(kilnflow.errors.PackageNameNotFoundError, ValueError)
