@@ -218,11 +218,6 @@ def test_new_rejects_invalid_names(tmp_path: Path, name: str, explains: str) -> 
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="project/_starter.py _package_name: a keyword gets the letters/digits message, "
-    "which 'class' already satisfies, instead of saying it is a Python keyword",
-)
 def test_new_explains_that_a_keyword_cannot_name_a_package(tmp_path: Path) -> None:
     line = error_line(run_cli("new", "class", cwd=tmp_path, check=False))
 

@@ -87,8 +87,6 @@ def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name:
     except click.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         raise SystemExit(130) from None
@@ -106,7 +104,11 @@ def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name:
                 message += " (run with --verbose for the traceback)"
         click.echo(f"Error: {message}", err=True)
         raise SystemExit(1) from None
-    return None if argv is None else result
+    if argv is not None:
+        return result
+    if isinstance(result, int) and result:
+        raise SystemExit(result)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

@@ -25,6 +25,13 @@ def _with_hint(name: str, known: Iterable[str]) -> str:
     return f"{name!r} ({hint[0].lower()}{hint[1:]})" if hint else repr(name)
 
 
+def _listing(names: Iterable[str], limit: int = 10) -> str:
+    """Up to ``limit`` sorted names, so a message shows what could have been meant."""
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:limit])
+    return f"{shown} and {len(ordered) - limit} more" if len(ordered) > limit else shown
+
+
 def _names(args: Iterable[object], label: str) -> list[str]:
     names: list[str] = []
     for name in args:
@@ -231,7 +238,7 @@ class Pipeline:
             label,
             unknown,
             self._by_name,
-            "is not a node of this pipeline; pass names from pipeline.nodes",
+            f"is not a node of this pipeline; its nodes are {_listing(self._by_name)}",
         )
         return {self._by_name[name] for name in names}
 

@@ -57,10 +57,15 @@ def create_project(name: str, directory: str | Path | None = None, *, example: b
 
 def _package_name(name: str) -> str:
     package = name.replace("-", "_")
-    if not _VALID_NAME.match(name) or keyword.iskeyword(package) or not package.isidentifier():
+    if not _VALID_NAME.match(name) or not package.isidentifier():
         raise ProjectError(
             f"{name!r} cannot name a project: use letters, digits, '_' and '-', starting with "
             "a letter (for example 'sales-forecast'); dashes become underscores in the package."
+        )
+    if keyword.iskeyword(package):
+        raise ProjectError(
+            f"{name!r} is a Python keyword, so it cannot name a package; choose a more "
+            f"specific name, such as '{package}-pipelines'."
         )
     taken = set(getattr(sys, "stdlib_module_names", ())) | {"kilnflow", "test", "tests"}
     if package in taken:

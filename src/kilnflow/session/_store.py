@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections import UserDict
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,7 @@ class SQLiteStore(BaseSessionStore):
         self.database.parent.mkdir(parents=True, exist_ok=True)
         try:
             connection = sqlite3.connect(self.database, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(connection)
             connection.execute(_SCHEMA)
         except sqlite3.Error as exc:
             raise SessionError(
@@ -170,6 +170,23 @@ class SQLiteStore(BaseSessionStore):
                 f"{session_id!r} matches several sessions in {self.database}; give more of the id."
             )
         return dict(json.loads(rows[0][0]))
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch a new database to write-ahead logging, however many processes race to.
+
+    The mode persists in the file, so only the first opener changes it; the
+    switch needs a moment alone with the file and ignores the busy timeout,
+    hence the short bounded retry while another process creates the schema.
+    """
+    deadline = time.monotonic() + 30
+    while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def default_store_dir(project_path: Path | None) -> Path:
