@@ -124,3 +124,53 @@ def fresh_venv(path: Path, wheelhouse: Path, *requirements: str) -> Path:
         capture_output=True,
     )
     return bindir
+
+
+#: Environment variable naming the file that :func:`add_counting_hook`'s hook writes.
+HOOK_LOG_ENV = "KILNFLOW_TEST_HOOK_LOG"
+
+_COUNTING_HOOK = '''
+import multiprocessing
+import os
+
+from kilnflow.hooks import hook_impl
+
+
+class CountNodes:
+    """Logs node, pid and process name (tab-separated) to $KILNFLOW_TEST_HOOK_LOG."""
+
+    @hook_impl
+    def before_node_run(self, node):
+        line = f"{node.name}\\t{os.getpid()}\\t{multiprocessing.current_process().name}\\n"
+        with open(os.environ["KILNFLOW_TEST_HOOK_LOG"], "a") as file:
+            file.write(line)
+'''
+
+
+def add_counting_hook(project: Path, package: str = "demo") -> None:
+    """Register a project hook (in ``settings.HOOKS``) that logs every node it sees.
+
+    Appending to a file named by an environment variable counts calls across
+    every process a runner uses, since worker processes inherit the variable.
+    """
+    (project / "src" / package / "counting_hooks.py").write_text(_COUNTING_HOOK)
+    settings = project / "src" / package / "settings.py"
+    text = settings.read_text()
+    assert "HOOKS = ()" in text, settings
+    settings.write_text(
+        text.replace(
+            "HOOKS = ()",
+            f"from {package}.counting_hooks import CountNodes\n\nHOOKS = (CountNodes(),)",
+        )
+    )
+
+
+def counted_nodes(log: Path) -> list[tuple[str, int, str]]:
+    """``(node, pid, process name)`` for each before_node_run call logged in ``log``."""
+    if not log.exists():
+        return []
+    calls = []
+    for line in log.read_text().splitlines():
+        name, pid, process = line.split("\t")
+        calls.append((name, int(pid), process))
+    return calls

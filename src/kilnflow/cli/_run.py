@@ -28,7 +28,12 @@ __all__ = [
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Runner names --runner accepts besides a dotted class path.
-RUNNERS = {"sequential": "kilnflow.runner.SequentialRunner"}
+RUNNERS = {
+    "sequential": "kilnflow.runner.SequentialRunner",
+    "thread": "kilnflow.runner.ThreadRunner",
+    "parallel": "kilnflow.runner.ParallelRunner",
+    "dask": "kilnflow.runner.DaskRunner",
+}
 
 # A new key=value pair starts after a comma followed by a key and "=".
 _NEXT_PARAM = re.compile(r",(?=\s*[\w.\-]+\s*=)")
@@ -55,11 +60,12 @@ def split_names(values: Iterable[str]) -> list[str]:
     return [name for name in names if name]
 
 
-def parse_params(values: Iterable[str]) -> dict[str, Any]:
+def parse_params(values: Iterable[str], option: str = "--params") -> dict[str, Any]:
     """Parse ``--params key=value,other.key=value`` into runtime parameters.
 
     Values are read as YAML scalars, so ``n=3`` is an int and ``on=true`` a
     bool; dotted keys are kept dotted for the config loader to nest.
+    ``option`` names the option in error messages (``--runner-args`` too).
     """
     params: dict[str, Any] = {}
     for value in values:
@@ -68,8 +74,8 @@ def parse_params(values: Iterable[str]) -> dict[str, Any]:
             key = key.strip()
             if not sep or not key:
                 raise click.BadParameter(
-                    f"{item!r} is not key=value; write --params key=value,other.key=value.",
-                    param_hint="'--params'",
+                    f"{item!r} is not key=value; write {option} key=value,other.key=value.",
+                    param_hint=f"'{option}'",
                 )
             params[key] = _scalar(raw.strip())
     return params
@@ -99,9 +105,16 @@ def _load_versions(values: Iterable[str]) -> dict[str, str]:
     return versions
 
 
-def resolve_runner(name: str) -> AbstractRunner:
-    """Build the runner named on the command line (a short name or a class path)."""
+def resolve_runner(
+    name: str, max_workers: int | None = None, runner_args: Iterable[str] = ()
+) -> AbstractRunner:
+    """Build the runner named on the command line (a short name or a class path).
+
+    ``--max-workers`` and ``--runner-args key=value`` (values read as YAML, so
+    ``cluster_args={n_workers: 4}`` is a dict) become keyword arguments.
+    """
     import importlib
+    import inspect
 
     from kilnflow.errors import RunnerError, did_you_mean
     from kilnflow.runner import AbstractRunner
@@ -122,7 +135,19 @@ def resolve_runner(name: str) -> AbstractRunner:
         ) from exc
     if not (isinstance(runner_class, type) and issubclass(runner_class, AbstractRunner)):
         raise RunnerError(f"Runner {name!r} is not a subclass of kilnflow.runner.AbstractRunner.")
-    runner: AbstractRunner = runner_class()
+    arguments = parse_params(runner_args, option="--runner-args")
+    if max_workers is not None:
+        arguments["max_workers"] = max_workers
+    parameters = inspect.signature(runner_class).parameters
+    for key in arguments:
+        if key not in parameters:
+            given = "--max-workers" if key == "max_workers" else f"--runner-args {key}=..."
+            accepted = ", ".join(parameters) or "no arguments"
+            raise RunnerError(
+                f"Runner {name!r} does not take {given}; {runner_class.__name__} takes "
+                f"{accepted}.{did_you_mean(key, parameters)}"
+            )
+    runner: AbstractRunner = runner_class(**arguments)
     return runner
 
 
@@ -155,6 +180,16 @@ def run_options(function: _F) -> _F:
             help=f"{', '.join(RUNNERS)}, or the dotted path of a runner class.",
         ),
         click.option(
+            "--max-workers",
+            type=click.IntRange(min=1),
+            help="How many nodes may run at once (thread and parallel runners).",
+        ),
+        click.option(
+            "--runner-args",
+            multiple=True,
+            help="Runner arguments: key=value,other=value, e.g. address=tcp://host:8786 for dask.",
+        ),
+        click.option(
             "--conf-source",
             help="Configuration folder or .tar.gz/.zip archive replacing the project's.",
         ),
@@ -173,7 +208,9 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
 
     configure_logging(bool(options.get("verbose")))
     # Bad option values fail here, before a session is recorded for a run that never was.
-    runner = resolve_runner(options["runner"])
+    runner = resolve_runner(
+        options["runner"], options.get("max_workers"), options.get("runner_args") or ()
+    )
     extra_params = parse_params(options.get("params") or ())
     run_arguments: dict[str, Any] = {
         "pipeline_name": options.get("pipeline"),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError
 from kilnflow.runner._progress import progress
@@ -20,9 +21,26 @@ if TYPE_CHECKING:
     from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Node, Pipeline
 
-__all__ = ["AbstractRunner", "run_node"]
+__all__ = ["AbstractRunner", "WorkerInit", "cpu_count", "run_node"]
 
 logger = logging.getLogger("kilnflow.runner")
+
+#: Sets up a fresh worker process for the project and returns its hook manager.
+#: Whoever builds the runner (the session) provides it, picklable, so the runner
+#: layer never needs to know about projects.
+WorkerInit = Callable[[], "HookManager"]
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (its affinity where the OS tells), at least 1."""
+    counted = getattr(os, "process_cpu_count", None)  # python >= 3.13
+    if counted is not None:
+        found: int | None = counted()
+    elif hasattr(os, "sched_getaffinity"):
+        found = len(os.sched_getaffinity(0))
+    else:  # pragma: no cover - macOS and Windows before python 3.13
+        found = os.cpu_count()
+    return found or 1
 
 
 def run_node(
@@ -75,12 +93,17 @@ def _checked_replacement(node: Node, replaced: object) -> dict[str, Any]:
 
 
 class AbstractRunner(ABC):
-    """Runs a pipeline against a catalog; subclasses only choose the executor.
+    """Runs a pipeline against a catalog; subclasses choose where nodes execute.
 
     The loop checks free inputs first, submits a node as soon as its parents
     finished, releases intermediate datasets once their last consumer is done,
     and on failure stops submitting, lets running nodes finish, and raises
     :class:`NodeFailedError` naming the nodes to resume from.
+
+    A subclass provides :meth:`_executor` and may refine the parent-side steps
+    around it: :meth:`_prepare` (checks before anything runs), :meth:`_submit`,
+    :meth:`_finish` (a node's result back in this process) and :meth:`_release`.
+    A runner runs one pipeline at a time.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -99,6 +122,15 @@ class AbstractRunner(ABC):
     def _executor(self) -> AbstractContextManager[Executor]:
         """Return a context manager yielding the executor nodes are submitted to."""
 
+    def _prepare(  # noqa: B027 - an optional step, nothing to do by default
+        self,
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+        hook_manager: HookManager,
+        worker_init: WorkerInit | None,
+    ) -> None:
+        """Check and set up what the run needs before any node starts."""
+
     def _submit(
         self,
         executor: Executor,
@@ -106,8 +138,25 @@ class AbstractRunner(ABC):
         catalog: DataCatalog,
         hook_manager: HookManager,
         session_id: str | None,
-    ) -> Future[float]:
+    ) -> Future[Any]:
+        """Start ``node``; the future's result is what :meth:`_finish` reads."""
         return executor.submit(run_node, node, catalog, hook_manager, session_id)
+
+    def _finish(
+        self, executor: Executor, future: Future[Any], node: Node, catalog: DataCatalog
+    ) -> float:
+        """Return the duration of the finished ``node``, or raise its error.
+
+        Runs in this process for every finished node. An ``Exception`` fails
+        the node; anything else (``SystemExit``, ``KeyboardInterrupt``) ends
+        the run at once, as it would with nodes run in turn.
+        """
+        duration: float = future.result()
+        return duration
+
+    def _release(self, executor: Executor, catalog: DataCatalog, name: str) -> None:
+        """Free dataset ``name``: no node of this run reads it any more."""
+        catalog.release(name)
 
     def run(
         self,
@@ -115,8 +164,15 @@ class AbstractRunner(ABC):
         catalog: DataCatalog,
         hook_manager: HookManager | None = None,
         session_id: str | None = None,
+        *,
+        worker_init: WorkerInit | None = None,
     ) -> dict[str, Any]:
-        """Run every node of ``pipeline``; return the data of its free memory outputs."""
+        """Run every node of ``pipeline``; return the data of its free memory outputs.
+
+        ``worker_init`` sets up each worker process of runners that run nodes
+        in other processes; runners that run nodes in this process ignore it
+        and call ``hook_manager`` directly.
+        """
         if hook_manager is None:
             from kilnflow.hooks import create_hook_manager
 
@@ -129,6 +185,7 @@ class AbstractRunner(ABC):
                 "catalog with data that exists, or add the nodes that produce them."
             )
         self.node_durations = {}
+        self._prepare(pipeline, catalog, hook_manager, worker_init)
         self._schedule(pipeline, catalog, hook_manager, session_id)
         return {name: catalog.load(name) for name in pipeline.outputs() if catalog.is_memory(name)}
 
@@ -150,9 +207,9 @@ class AbstractRunner(ABC):
         ready = [order[node] for node in nodes if not waiting_on[node]]
         readers = Counter(name for node in nodes for name in set(node.inputs))
         releasable = pipeline.all_outputs() - pipeline.outputs()
-        running: dict[Future[float], Node] = {}
+        running: dict[Future[Any], Node] = {}
         done: set[Node] = set()
-        failure: tuple[Node, BaseException] | None = None
+        failure: tuple[Node, Exception] | None = None
 
         with self._executor() as executor, progress(len(nodes)) as advance:
             while ready or running:
@@ -164,12 +221,13 @@ class AbstractRunner(ABC):
                     break
                 for future in _completed(running):
                     node = running.pop(future)
-                    error = future.exception()
-                    if error is not None:
-                        failure = failure or (node, error)
+                    try:
+                        duration = self._finish(executor, future, node, catalog)
+                    except Exception as exc:
+                        failure = failure or (node, exc)
                         continue
                     done.add(node)
-                    self.node_durations[node.name] = future.result()
+                    self.node_durations[node.name] = duration
                     advance(node.name)
                     for child in children[node]:
                         waiting_on[child] -= 1
@@ -178,7 +236,7 @@ class AbstractRunner(ABC):
                     for name in set(node.inputs):
                         readers[name] -= 1
                         if not readers[name] and name in releasable:
-                            catalog.release(name)
+                            self._release(executor, catalog, name)
         if failure is not None:
             failed, error = failure
             resume = _resume_nodes(pipeline, done, catalog)
@@ -190,7 +248,7 @@ class AbstractRunner(ABC):
             ) from error
 
 
-def _completed(running: dict[Future[float], Node]) -> Iterator[Future[float]]:
+def _completed(running: dict[Future[Any], Node]) -> Iterator[Future[Any]]:
     """Yield finished futures, waiting only when none has finished yet."""
     finished = [future for future in running if future.done()]
     if not finished:

@@ -19,6 +19,7 @@ from kilnflow.project import project_path as configured_project_path
 from kilnflow.session._context import Context
 from kilnflow.session._runtime import git_info, host_info, new_session_id, recorded_environment
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
+from kilnflow.session._worker import worker_initialiser
 
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
@@ -221,7 +222,13 @@ class Session:
         hooks.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
         start = time.perf_counter()
         try:
-            outputs = runner.run(selected, catalog, self.hook_manager, self.session_id)
+            outputs = runner.run(
+                selected,
+                catalog,
+                self.hook_manager,
+                self.session_id,
+                worker_init=worker_initialiser(self.package_name, self.project_path),
+            )
         except Exception as exc:
             self.store["node_durations"] = dict(runner.node_durations)
             hooks.on_pipeline_error(

@@ -1,0 +1,284 @@
+"""Nodes as tasks on a Dask cluster whose workers set themselves up for the project.
+
+A worker plugin runs the run's worker initialiser on every worker, present
+or joining later, so node and dataset hooks run on the workers (re-created
+there from the project's settings when a session runs the pipeline).
+Memory outputs stay on the cluster: a consumer task receives its producers'
+futures, so data moves between workers, not through this process; only the
+pipeline's free memory outputs are gathered here. Other datasets are read
+and written by the workers themselves, so their paths must be reachable
+from every worker.
+
+``dask.distributed`` is imported only when a run starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, Future
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
+from uuid import uuid4
+
+from kilnflow.errors import RunnerError
+from kilnflow.runner._base import AbstractRunner, WorkerInit
+from kilnflow.runner._parallel import (
+    check_picklable,
+    default_worker_init,
+    run_elsewhere,
+    worker_datasets,
+)
+
+if TYPE_CHECKING:
+    from kilnflow.hooks import HookManager
+    from kilnflow.io import AbstractDataset, DataCatalog
+    from kilnflow.pipeline import Node, Pipeline
+
+__all__ = ["DaskRunner"]
+
+_T = TypeVar("_T")
+_INSTALL = 'DaskRunner needs dask.distributed: pip install "kilnflow[dask]".'
+_PLUGIN_NAME = "kilnflow-project"
+
+# Per worker process: the hooks the plugin built when the worker joined.
+_worker_hooks: HookManager | None = None
+
+#: Where a memory dataset lives on the cluster: a future, and the output name
+#: to pick from that node's result (None when the future holds the data itself).
+_Remote = tuple[Any, Optional[str]]
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise RunnerError(_INSTALL) from exc
+    return distributed
+
+
+def _cloudpickle_dump(obj: Any, file: Any) -> None:
+    import cloudpickle  # type: ignore[import-untyped]
+
+    cloudpickle.dump(obj, file)
+
+
+def _set_worker_hooks(worker_init: WorkerInit) -> None:
+    global _worker_hooks  # noqa: PLW0603 - state of this worker process
+    _worker_hooks = worker_init()
+
+
+def _project_plugin(worker_init: WorkerInit) -> Any:
+    """A worker plugin that runs ``worker_init`` on every worker.
+
+    The class is made here because it must subclass distributed's
+    ``WorkerPlugin``, which is not imported with this module; cloudpickle
+    sends it to the workers by value.
+    """
+    from distributed import WorkerPlugin
+
+    class ProjectWorkerPlugin(WorkerPlugin):
+        def __init__(self, init: WorkerInit) -> None:
+            self.init = init
+
+        def setup(self, worker: Any) -> None:
+            _set_worker_hooks(self.init)
+
+    return ProjectWorkerPlugin(worker_init)
+
+
+def _run_task(
+    node: Node,
+    datasets: Mapping[str, AbstractDataset],
+    inputs: Mapping[str, tuple[Any, str | None]],
+    session_id: str | None,
+) -> tuple[float, dict[str, Any]]:
+    """The task of one node, on a worker; futures in ``inputs`` arrive resolved."""
+    if _worker_hooks is None:
+        raise RunnerError(
+            f"Dask worker process {os.getpid()} was not set up by Kilnflow's worker plugin, "
+            "so the node's hooks cannot run; run the pipeline with DaskRunner, which "
+            "registers the plugin."
+        )
+    data = {
+        name: value if output is None else value[1][output]
+        for name, (value, output) in inputs.items()
+    }
+    return run_elsewhere(node, datasets, data, session_id, _worker_hooks)
+
+
+def _duration(result: tuple[float, dict[str, Any]]) -> float:
+    return result[0]
+
+
+class _DaskExecutor(Executor):
+    """Submits to a Dask client, returning standard futures the shared loop can wait on.
+
+    It also remembers where each memory dataset of the run lives on the cluster.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.remote: dict[str, _Remote] = {}
+        # Unfinished tasks only: holding finished ones would keep their data alive.
+        self._running: set[Any] = set()
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        future: Future[_T] = Future()
+
+        def copy_outcome(done: Any) -> None:
+            try:
+                future.set_result(done.result())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self.task(fn, *args, **kwargs).add_done_callback(copy_outcome)
+        return future
+
+    def task(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Submit ``fn`` as a task that may run again elsewhere; return its Dask future."""
+        name = getattr(fn, "__name__", "task").strip("_")
+        task = self.client.submit(
+            fn, *args, key=f"kilnflow-{name}-{uuid4().hex}", pure=False, **kwargs
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    def scatter(self, data: Any) -> Any:
+        # A list around the data, or a dict would be scattered item by item.
+        return self.client.scatter([data], hash=False)[0]
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            self.client.cancel(list(self._running))
+        self._running.clear()
+        self.remote.clear()
+
+
+class DaskRunner(AbstractRunner):
+    """Runs nodes as tasks on a ``dask.distributed`` cluster.
+
+    Give the ``address`` of a scheduler, or a connected ``client``; with
+    neither, the run starts a ``LocalCluster`` (with ``cluster_args``) and
+    closes it afterwards. A client passed in is left open. Nodes, datasets
+    and memory data must be picklable by cloudpickle, which is checked
+    before any node runs; every worker must be able to import the project.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        client: Any = None,
+        *,
+        cluster_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        if address is not None and client is not None:
+            raise RunnerError(
+                "DaskRunner takes a scheduler address or a client, not both; pass one."
+            )
+        if client is None and importlib.util.find_spec("distributed") is None:
+            raise RunnerError(_INSTALL)
+        super().__init__()
+        #: Scheduler to connect to, e.g. ``tcp://10.0.0.5:8786``.
+        self.address = address
+        #: Connected ``distributed.Client`` to run on, if given.
+        self.client = client
+        self._cluster_args = dict(cluster_args or {})
+        self._worker_init: WorkerInit | None = None
+        self._free_memory: frozenset[str] = frozenset()
+
+    @property
+    def max_workers(self) -> int:
+        """Every ready node is submitted at once; the Dask scheduler places them."""
+        return sys.maxsize
+
+    def _prepare(
+        self,
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+        hook_manager: HookManager,
+        worker_init: WorkerInit | None,
+    ) -> None:
+        _import_distributed()
+        init = worker_init if worker_init is not None else default_worker_init(hook_manager)
+        check_picklable(pipeline, catalog, _cloudpickle_dump, type(self).__name__, init)
+        self._worker_init = init
+        self._free_memory = frozenset(
+            name for name in pipeline.outputs() if catalog.is_memory(name)
+        )
+
+    @contextmanager
+    def _executor(self) -> Iterator[Executor]:
+        distributed = _import_distributed()
+        with ExitStack() as stack:
+            client = self.client
+            if client is None and self.address is None:
+                cluster = stack.enter_context(distributed.LocalCluster(**self._cluster_args))
+                client = stack.enter_context(distributed.Client(cluster))
+            elif client is None:
+                client = stack.enter_context(distributed.Client(self.address))
+            self._set_up_workers(client)
+            executor = _DaskExecutor(client)
+            try:
+                yield executor
+            except BaseException:
+                executor.shutdown(cancel_futures=True)
+                raise
+            executor.shutdown()
+
+    def _set_up_workers(self, client: Any) -> None:
+        assert self._worker_init is not None, "_prepare sets the worker initialiser"
+        # register_worker_plugin is the name before distributed 2023.9.
+        register = getattr(client, "register_plugin", None) or client.register_worker_plugin
+        try:
+            register(_project_plugin(self._worker_init), name=_PLUGIN_NAME)
+        except Exception as exc:
+            raise RunnerError(
+                f"The Dask workers of {client.scheduler.address} could not set themselves up "
+                f"for the project ({type(exc).__name__}: {exc}): install the project's package "
+                "on every worker, or see the worker logs."
+            ) from exc
+
+    def _submit(
+        self,
+        executor: Executor,
+        node: Node,
+        catalog: DataCatalog,
+        hook_manager: HookManager,
+        session_id: str | None,
+    ) -> Future[Any]:
+        cluster = cast(_DaskExecutor, executor)
+        datasets = worker_datasets(node, catalog)
+        inputs: dict[str, _Remote] = {}
+        for name in dict.fromkeys(node.inputs):
+            if name in datasets:
+                continue
+            if name not in cluster.remote:
+                cluster.remote[name] = (cluster.scatter(catalog.load(name)), None)
+            inputs[name] = cluster.remote[name]
+        task = cluster.task(_run_task, node, datasets, inputs, session_id)
+        for name in node.outputs:
+            if name not in datasets:
+                cluster.remote[name] = (task, name)
+        # Only the duration comes back here; the outputs stay on the cluster.
+        return cluster.submit(_duration, task)
+
+    def _finish(
+        self, executor: Executor, future: Future[Any], node: Node, catalog: DataCatalog
+    ) -> float:
+        duration: float = future.result()
+        cluster = cast(_DaskExecutor, executor)
+        free = [name for name in node.outputs if name in self._free_memory]
+        if free:
+            task, _ = cluster.remote[free[0]]
+            outputs = task.result()[1]
+            for name in free:
+                catalog.save(name, outputs[name])
+        return duration
+
+    def _release(self, executor: Executor, catalog: DataCatalog, name: str) -> None:
+        cast(_DaskExecutor, executor).remote.pop(name, None)
+        catalog.release(name)

@@ -1,0 +1,63 @@
+"""Setting up a worker process for the session's project.
+
+Runners that run nodes in other processes (``ParallelRunner``, ``DaskRunner``)
+sit below the project layer and cannot configure a project themselves. The
+session hands them :func:`worker_initialiser`: a picklable callable that each
+worker runs once, so users never call ``configure_project`` in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kilnflow.hooks import HookManager
+    from kilnflow.runner import WorkerInit
+
+__all__ = ["set_up_worker", "worker_initialiser"]
+
+_LOGGER = "kilnflow"
+_LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(message)s"
+
+
+def worker_initialiser(package: str, project_path: Path | None) -> WorkerInit:
+    """What a worker of this process's project runs first, with this process's log level."""
+    logger = logging.getLogger(_LOGGER)
+    return partial(
+        set_up_worker,
+        package,
+        str(project_path) if project_path is not None else None,
+        logger.getEffectiveLevel(),
+        bool(logger.handlers),
+    )
+
+
+def set_up_worker(
+    package: str, project_path: str | None, log_level: int, log_to_stderr: bool
+) -> HookManager:
+    """Configure the project in this worker; return its hooks, re-created from settings.
+
+    In project mode the worker bootstraps the same source tree when it can
+    see it; elsewhere (a cluster node with the wheel installed) it configures
+    the installed package.
+    """
+    from kilnflow.hooks import create_hook_manager, register_hooks, register_plugins
+    from kilnflow.project import bootstrap_project, configure_project, settings
+
+    if project_path is not None and (Path(project_path) / "pyproject.toml").is_file():
+        bootstrap_project(project_path)
+    else:
+        configure_project(package)
+    logger = logging.getLogger(_LOGGER)
+    logger.setLevel(log_level)
+    if log_to_stderr and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%H:%M:%S"))
+        logger.addHandler(handler)
+    manager = create_hook_manager()
+    register_hooks(manager, settings.HOOKS)
+    register_plugins(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
+    return manager
