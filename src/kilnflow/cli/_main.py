@@ -26,6 +26,8 @@ _COMMANDS = {
     "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
     "session": ("kilnflow.cli._session", "session", "List, show and rerun recorded sessions."),
     "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
+    "airflow": ("kilnflow.cli._deploy", "airflow", "Deploy the wheel as an Airflow DAG."),
+    "docker": ("kilnflow.cli._deploy", "docker", "Write a Dockerfile for the project's wheel."),
 }
 
 

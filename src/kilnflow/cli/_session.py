@@ -27,6 +27,10 @@ def _store() -> Any:
     return make_store(root)
 
 
+# Sessions read when filtering, newest first: far more than a store holds in practice.
+_ALL = 1_000_000
+
+
 @click.group()
 def session() -> None:
     """List, show and rerun recorded sessions."""
@@ -34,20 +38,31 @@ def session() -> None:
 
 @session.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-def list_sessions(limit: int) -> None:
-    """Recent sessions, newest first."""
-    records = _store().sessions(limit)
+@click.option("--dag-run", help="Only the task sessions of this Airflow DAG run id.")
+def list_sessions(limit: int, dag_run: str | None) -> None:
+    """Recent sessions, newest first; Airflow task sessions show their DAG run."""
+    store = _store()
+    if dag_run:
+        records = [
+            record
+            for record in store.sessions(_ALL)
+            if (record.get("airflow") or {}).get("run_id") == dag_run
+        ][:limit]
+    else:
+        records = store.sessions(limit)
     if not records:
-        click.echo("No sessions recorded yet.")
+        click.echo("No sessions recorded yet." if not dag_run else f"No sessions of {dag_run}.")
         return
     for record in records:
         run = record.get("run") or {}
         seconds = record.get("run_seconds")
         took = f"{seconds:.2f}s" if isinstance(seconds, (int, float)) else "-"
+        airflow = record.get("airflow") or {}
+        task = f"  airflow={airflow.get('run_id')}/{airflow.get('task_id')}" if airflow else ""
         click.echo(
             f"{record['session_id']}  {record.get('outcome', '?'):<8} "
             f"{record.get('package_name')}  pipeline={run.get('pipeline_name', '-')}  "
-            f"env={record.get('env') or '-'}  {took}"
+            f"env={record.get('env') or '-'}  {took}{task}"
         )
 
 

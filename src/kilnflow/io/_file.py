@@ -93,6 +93,11 @@ class FileDataset(AbstractDataset):
         self._target = self._filepath if is_url else os.path.abspath(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
 
+    @property
+    def versioned(self) -> bool:
+        """Whether saves go to ``<filepath>/<version>/`` rather than over one file."""
+        return self._versioned
+
     @abc.abstractmethod
     def _load_from(self, file: BinaryIO) -> Any: ...
 

@@ -56,8 +56,11 @@ class Session:
         conf_source: ConfSource | None,
         save_on_close: bool,
         store: BaseSessionStore,
+        save_version: str | None = None,
     ) -> None:
         self.session_id = session_id
+        #: Version under which versioned datasets of this run are saved.
+        self.save_version = save_version or session_id
         self.package_name = package_name
         self.project_path = project_path
         self.env = env
@@ -80,11 +83,14 @@ class Session:
         extra_params: Mapping[str, Any] | None = None,
         save_on_close: bool = True,
         conf_source: ConfSource | None = None,
+        save_version: str | None = None,
     ) -> Session:
         """Start a session of the configured project.
 
         ``env`` falls back to ``$KILNFLOW_ENV``; ``conf_source`` replaces the
-        project's (or the package's) configuration.
+        project's (or the package's) configuration. Versioned datasets save
+        under the session id unless ``save_version`` is given, as when the
+        tasks of one Airflow DAG run must share one version.
         """
         package = package_name()
         if project_path is None:
@@ -102,6 +108,7 @@ class Session:
             conf_source=conf_source,
             save_on_close=save_on_close,
             store=store,
+            save_version=save_version,
         )
         session._record_start()
         return session
@@ -115,6 +122,7 @@ class Session:
             cwd=os.getcwd(),
             env=self.env,
             extra_params=self.extra_params,
+            save_version=self.save_version,
             conf_source=str(self._conf_source) if self._conf_source is not None else None,
             argv=list(sys.argv),
             environment=recorded_environment(),
@@ -217,7 +225,7 @@ class Session:
         }
         self.store["run"] = run_params
         context = self.load_context()
-        catalog = context.get_catalog(save_version=self.session_id, load_versions=load_versions)
+        catalog = context.get_catalog(save_version=self.save_version, load_versions=load_versions)
         hooks = self.hook_manager.hook
         hooks.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
         start = time.perf_counter()

@@ -1,0 +1,7 @@
+"""Deployment: Airflow DAGs and container images for packaged projects."""
+
+from __future__ import annotations
+
+from kilnflow.deploy._grouping import GROUP_BY, Task, group_nodes
+
+__all__ = ["GROUP_BY", "Task", "group_nodes"]

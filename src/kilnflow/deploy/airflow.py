@@ -1,0 +1,202 @@
+"""Airflow deployment: DAG files for a project, and the helper their tasks call.
+
+``create_dag`` runs in a project (``kilnflow airflow create``) and renders
+``templates/airflow/dag.py.jinja``. The DAG's tasks call :func:`run_task` on
+the Airflow worker, where only the project's wheel is installed: it
+configures the package (packaged mode), opens a session that records the
+DAG run, and runs the task's nodes with the save version of that DAG run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kilnflow.errors import ConfigError
+
+__all__ = ["AIRFLOW_PATTERNS", "create_dag", "dag_run_version", "run_task"]
+
+#: Files of ``conf/<env>/`` that configure the generated DAG.
+AIRFLOW_PATTERNS = ["airflow*", "airflow*/**"]
+_DAG_KEYS = {"schedule", "start_date", "catchup", "tags", "default_args", "max_active_runs"}
+_SECONDS_ARGS = ("retry_delay", "execution_timeout", "max_retry_delay")
+
+
+def create_dag(
+    pipeline_name: str = "__default__",
+    *,
+    env: str | None = None,
+    group_by: str = "memory",
+    target_dir: str | Path = "airflow_dags",
+    schedule: str | None = None,
+    conf_source: str | None = None,
+    command: str = "kilnflow airflow create",
+) -> Path:
+    """Write the DAG file for a pipeline of the configured project; return its path."""
+    import jinja2
+
+    from kilnflow import __version__
+    from kilnflow._resources import templates
+    from kilnflow.deploy._grouping import group_nodes
+    from kilnflow.project import get_pipeline, package_name
+    from kilnflow.session import Session
+
+    package = package_name()
+    pipeline = get_pipeline(pipeline_name)
+    with Session.create(env=env, save_on_close=False) as session:
+        context = session.load_context()
+        context.config_loader.config_patterns.setdefault("airflow", AIRFLOW_PATTERNS)
+        settings = dict(context.config_loader["airflow"])
+        catalog = context.catalog
+    tasks = group_nodes(pipeline, catalog.is_memory, by=group_by)
+    unknown = sorted(set(settings) - _DAG_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"conf/{env or 'base'}/airflow.yml: unknown keys {', '.join(unknown)}; "
+            f"use {', '.join(sorted(_DAG_KEYS))}."
+        )
+    pipeline_label = "default" if pipeline_name == "__default__" else pipeline_name
+    dag_id = _identifier(f"{package}_{pipeline_label}")
+    variables = {task.name: f"task_{index}" for index, task in enumerate(tasks, start=1)}
+    environment = jinja2.Environment(keep_trailing_newline=True, autoescape=False)
+    environment.filters["pyrepr"] = repr
+    source = (templates() / "airflow" / "dag.py.jinja").read_text("utf-8")
+    rendered = environment.from_string(source).render(
+        package=package,
+        pipeline_name=pipeline_name,
+        dag_id=dag_id,
+        function_name=dag_id,
+        env=env,
+        conf_source=conf_source,
+        schedule=schedule if schedule is not None else settings.get("schedule"),
+        start_date=_start_date(settings.get("start_date")),
+        catchup=bool(settings.get("catchup", False)),
+        tags=list(settings.get("tags", ["kilnflow", package])),
+        default_args=_default_args(settings.get("default_args", {})),
+        dag_args={k: settings[k] for k in ("max_active_runs",) if k in settings},
+        tasks=[
+            {
+                "name": task.name,
+                "variable": variables[task.name],
+                "nodes": task.nodes,
+                "upstream": task.upstream,
+            }
+            for task in tasks
+        ],
+        variables=variables,
+        kilnflow_version=__version__,
+        command=command,
+    )
+    target = Path(target_dir) / f"{package}_{_identifier(pipeline_label)}_dag.py"
+    _write_atomically(target, rendered)
+    return target
+
+
+def _identifier(text: str) -> str:
+    cleaned = re.sub(r"\W+", "_", text).strip("_")
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"dag_{cleaned}"
+
+
+def _start_date(value: Any) -> datetime.date:
+    if value is None:
+        return datetime.date(2024, 1, 1)
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ConfigError(
+            f"airflow.yml: start_date {value!r} is not a date; write it as 2024-01-01."
+        ) from None
+
+
+def _default_args(values: Mapping[str, Any]) -> str:
+    """Python source for ``default_args``; durations in seconds become timedeltas."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("airflow.yml: default_args must be a mapping, e.g. {retries: 2}.")
+    items = []
+    for key, value in sorted(values.items()):
+        if key in _SECONDS_ARGS and isinstance(value, (int, float)):
+            items.append(f"{key!r}: datetime.timedelta(seconds={value!r})")
+        else:
+            items.append(f"{key!r}: {value!r}")
+    return "{" + ", ".join(items) + "}"
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def dag_run_version(run_id: str, when: datetime.datetime | None) -> str:
+    """The save version every task of one DAG run shares.
+
+    Shaped like a session id (UTC time first, so versions sort by run time,
+    then a digest of the run id) so it is unique per run and file-name safe.
+    """
+    moment = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(
+        datetime.timezone.utc
+    )
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return f"{moment:%Y%m%dT%H%M%S.%fZ}-{digest}"
+
+
+def run_task(
+    package: str,
+    pipeline_name: str,
+    node_names: Sequence[str],
+    *,
+    env: str | None = None,
+    conf_source: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> None:
+    """Run ``node_names`` of an installed package's pipeline as one Airflow task."""
+    from kilnflow.project import configure_project, get_pipeline
+    from kilnflow.session import Session
+
+    configure_project(package)
+    airflow = _airflow_record(context or {})
+    run_id = airflow.get("run_id")
+    when = airflow.pop("_when", None)
+    save_version = dag_run_version(str(run_id), when) if run_id else None
+    pipeline = get_pipeline(pipeline_name)
+    selected = pipeline.only_nodes(*node_names)
+    produced = pipeline.all_outputs()
+    with Session.create(env=env, conf_source=conf_source, save_version=save_version) as session:
+        session.store["airflow"] = airflow
+        catalog = session.load_context().catalog
+        load_versions = {
+            name: save_version
+            for name in selected.inputs()
+            if save_version and name in produced and getattr(catalog.get(name), "versioned", False)
+        }
+        session.run(pipeline_name, node_names=list(node_names), load_versions=load_versions)
+
+
+def _airflow_record(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What a session keeps of the Airflow task context."""
+    dag_run = context.get("dag_run")
+    task_instance = context.get("ti") or context.get("task_instance")
+    when = None
+    for attribute in ("run_after", "logical_date", "start_date"):
+        when = when or getattr(dag_run, attribute, None)
+    return {
+        "dag_id": getattr(dag_run, "dag_id", None),
+        "run_id": context.get("run_id") or getattr(dag_run, "run_id", None),
+        "task_id": getattr(task_instance, "task_id", None),
+        "try_number": getattr(task_instance, "try_number", None),
+        "_when": when if isinstance(when, datetime.datetime) else None,
+    }

@@ -1,0 +1,41 @@
+"""``kilnflow docker init``: a Dockerfile that installs only the project's wheel."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from kilnflow.errors import PackagingError
+
+__all__ = ["init_docker"]
+
+# Template name -> file written into the project.
+_FILES = {"Dockerfile.jinja": "Dockerfile", "dockerignore.jinja": ".dockerignore"}
+
+
+def init_docker(
+    project_path: Path, package: str, *, python_version: str | None = None, force: bool = False
+) -> list[Path]:
+    """Write ``Dockerfile`` and ``.dockerignore`` into the project; return their paths."""
+    import jinja2
+
+    from kilnflow import __version__
+    from kilnflow._resources import templates
+
+    targets = [project_path / name for name in _FILES.values()]
+    existing = [path.name for path in targets if path.exists()]
+    if existing and not force:
+        raise PackagingError(
+            f"{', '.join(existing)} already exist in {project_path}; pass --force to replace them."
+        )
+    context = {
+        "package": package,
+        "image": package.replace("_", "-"),
+        "python_version": python_version or ".".join(platform.python_version_tuple()[:2]),
+        "kilnflow_version": __version__,
+    }
+    for template, target in zip(_FILES, targets):
+        source = (templates() / "docker" / template).read_text("utf-8")
+        text = jinja2.Template(source, keep_trailing_newline=True).render(context)
+        target.write_text(text, "utf-8")
+    return targets
