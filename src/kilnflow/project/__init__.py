@@ -7,8 +7,9 @@ Project mode starts with :func:`bootstrap_project` (a source checkout with a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from kilnflow.project._metadata import ProjectMetadata, find_project_root, read_metadata
-from kilnflow.project._starter import create_project
 from kilnflow.project._state import (
     ConfSource,
     bootstrap_project,
@@ -40,3 +41,16 @@ __all__ = [
     "reset_project",
     "settings",
 ]
+
+if TYPE_CHECKING:
+    from kilnflow.project._starter import create_project
+
+
+def __getattr__(name: str) -> Any:
+    # The starter renders templates with jinja2; only ``kilnflow new`` needs it,
+    # so every run does not pay for importing it.
+    if name == "create_project":
+        from kilnflow.project._starter import create_project
+
+        return create_project
+    raise AttributeError(f"module 'kilnflow.project' has no attribute {name!r}")

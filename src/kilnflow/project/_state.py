@@ -17,7 +17,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from kilnflow._resources import Traversable, files
 from kilnflow.errors import (
     KilnflowWarning,
     PackageNameNotFoundError,
@@ -29,6 +28,7 @@ from kilnflow.project._metadata import ProjectMetadata, read_metadata
 from kilnflow.project._settings import Settings
 
 if TYPE_CHECKING:
+    from kilnflow._resources import Traversable
     from kilnflow.pipeline import Pipeline
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Where configuration is read from: a folder, an archive or packaged resources.
-ConfSource = Union[str, Path, Traversable]
+ConfSource = Union[str, Path, "Traversable"]
 
 _NOT_CONFIGURED = (
     "Package name not found. This process has not configured a Kilnflow project: call "
@@ -138,6 +138,8 @@ def conf_source(override: ConfSource | None = None) -> ConfSource:
         return override
     if _state.project_path is not None:
         return _state.project_path / str(settings.CONF_SOURCE)
+    from kilnflow._resources import files
+
     packaged = files(package) / "conf"
     if not packaged.is_dir():
         raise ProjectError(
@@ -251,6 +253,7 @@ def find_pipelines() -> dict[str, Pipeline]:
     it, so one broken pipeline does not stop the others. ``__default__`` is
     the sum of all that were found.
     """
+    from kilnflow._resources import files
     from kilnflow.pipeline import Pipeline
 
     package = package_name()
