@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -102,6 +103,35 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return house
+
+
+def outside_environment(**extra: str) -> dict[str, str]:
+    """This process's environment minus what ties a child to the test venv or checkout."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environment.update(extra)
+    return environment
+
+
+def run_installed(
+    bindir: Path, args: list[str], cwd: Path, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a command installed in ``bindir`` from ``cwd``, with its own KILNFLOW_HOME."""
+    return subprocess.run(
+        [str(bindir / args[0]), *args[1:]],
+        cwd=cwd,
+        env=outside_environment(KILNFLOW_HOME=str(cwd / ".home"), **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def data_folder(path: Path, readings: Path) -> Path:
+    """A folder holding only the raw data that the example catalog's relative path names."""
+    (path / "data" / "raw").mkdir(parents=True, exist_ok=True)
+    shutil.copy(readings, path / "data" / "raw" / "readings.json")
+    return path
 
 
 def fresh_venv(path: Path, wheelhouse: Path, *requirements: str) -> Path:

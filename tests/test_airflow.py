@@ -9,7 +9,6 @@ the project come from the wheels this test session built.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import outside_environment, run_cli
 from kilnflow.packaging import package_project
 
 #: The Airflow release the deployment is tested against.
@@ -55,13 +54,12 @@ def airflow_home(tmp_path_factory, wheelhouse, make_project_module):  # type: ig
         check=True,
         capture_output=True,
     )  # fmt: skip
-    environment = {
-        **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
-        "AIRFLOW_HOME": str(base / "home"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "airflow_dags"),
-        "KILNFLOW_HOME": str(base / "kilnflow-home"),
-    }
+    environment = outside_environment(
+        AIRFLOW_HOME=str(base / "home"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(root / "airflow_dags"),
+        KILNFLOW_HOME=str(base / "kilnflow-home"),
+    )
     subprocess.run(
         [str(venv_dir / "bin" / "airflow"), "db", "migrate"],
         env=environment,

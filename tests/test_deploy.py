@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import fresh_venv, run_cli
+from conftest import fresh_venv, outside_environment, run_cli
 from kilnflow.deploy import group_nodes
 from kilnflow.errors import PackagingError
 from kilnflow.pipeline import Pipeline, node
@@ -235,7 +235,7 @@ def test_dockerfile_commands_work_in_a_fresh_venv(make_project, tmp_path, wheelh
     work = tmp_path / "work" / "data" / "raw"
     work.mkdir(parents=True)
     (work / "readings.json").write_bytes((root / "data" / "raw" / "readings.json").read_bytes())
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    environment = outside_environment()
     result = subprocess.run(
         [str(runtime / "python"), "-m", "demo", "--params", "min_valid=11"],
         cwd=tmp_path / "work",

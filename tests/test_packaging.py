@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_venv, run_cli
+from conftest import data_folder, fresh_venv, outside_environment, run_cli, run_installed
 from kilnflow.errors import PackagingError
 from kilnflow.packaging import package_project
 
@@ -152,31 +152,10 @@ def installed_demo(tmp_path_factory, wheelhouse):  # type: ignore[no-untyped-def
     return bindir, data, wheel
 
 
-def run_installed(bindir: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    environment["KILNFLOW_HOME"] = str(cwd / ".home")
-    return subprocess.run(
-        [str(bindir / args[0]), *args[1:]],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def workdir(tmp_path: Path, data: Path) -> Path:
-    """An empty folder holding only the raw data that the catalog's relative path names."""
-    (tmp_path / "data" / "raw").mkdir(parents=True)
-    shutil.copy(data, tmp_path / "data" / "raw" / "readings.json")
-    return tmp_path
-
-
 @pytest.mark.slow
 def test_python_m_runs_the_packaged_project_from_an_empty_folder(installed_demo, tmp_path):
     bindir, data, _ = installed_demo
-    cwd = workdir(tmp_path, data)
+    cwd = data_folder(tmp_path, data)
     result = run_installed(bindir, ["python", "-m", "demo"], cwd)
     assert result.returncode == 0, result.stderr
     report = (cwd / "data" / "reporting" / "report.txt").read_text()
@@ -189,7 +168,7 @@ def test_python_m_runs_the_packaged_project_from_an_empty_folder(installed_demo,
 @pytest.mark.slow
 def test_console_script_with_params_env_and_conf_source(installed_demo, tmp_path):
     bindir, data, _ = installed_demo
-    cwd = workdir(tmp_path, data)
+    cwd = data_folder(tmp_path, data)
     result = run_installed(bindir, ["demo", "--params", "min_valid=11"], cwd)
     assert result.returncode == 0, result.stderr
     assert "east" not in (cwd / "data" / "reporting" / "report.txt").read_text()
@@ -233,7 +212,7 @@ def test_missing_pipeline_fails_with_one_line(installed_demo, tmp_path):
 @pytest.mark.slow
 def test_main_from_python_returns_outputs_and_session_is_recorded(installed_demo, tmp_path):
     bindir, data, _ = installed_demo
-    cwd = workdir(tmp_path, data)
+    cwd = data_folder(tmp_path, data)
     code = (
         "from demo.__main__ import main\n"
         "out = main(['--to-nodes', 'clean'])\n"
@@ -251,9 +230,8 @@ def test_main_from_python_returns_outputs_and_session_is_recorded(installed_demo
 @pytest.mark.slow
 def test_pipx_runs_the_wheel(installed_demo, tmp_path, wheelhouse):
     _, data, wheel = installed_demo
-    cwd = workdir(tmp_path, data)
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    environment.update(
+    cwd = data_folder(tmp_path, data)
+    environment = outside_environment(
         PIPX_HOME=str(tmp_path / "pipx"),
         PIPX_BIN_DIR=str(tmp_path / "pipx-bin"),
         PIP_NO_INDEX="1",

@@ -7,14 +7,18 @@ project's hooks must run in them.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import HOOK_LOG_ENV, add_counting_hook, counted_nodes, fresh_venv
+from conftest import (
+    HOOK_LOG_ENV,
+    add_counting_hook,
+    counted_nodes,
+    data_folder,
+    fresh_venv,
+    run_installed,
+)
 from kilnflow.packaging import package_project
 from kilnflow.project import create_project
 
@@ -34,28 +38,6 @@ def installed_demo_with_hook(
     return bindir, root / "data" / "raw" / "readings.json"
 
 
-def run_in(cwd: Path, bindir: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run an installed command from ``cwd``, its hook logging to ``cwd/hooks.log``."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    environment.update(KILNFLOW_HOME=str(cwd / ".home"), **{HOOK_LOG_ENV: str(cwd / "hooks.log")})
-    return subprocess.run(
-        [str(bindir / args[0]), *args[1:]],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
-def workdir(path: Path, data: Path) -> Path:
-    """A folder holding only the raw data that the packaged catalog's relative path names."""
-    (path / "data" / "raw").mkdir(parents=True)
-    shutil.copy(data, path / "data" / "raw" / "readings.json")
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
@@ -67,12 +49,22 @@ def test_parallel_runner_runs_the_installed_package_with_its_hooks(
     installed_demo_with_hook: tuple[Path, Path], tmp_path: Path, command: list[str]
 ) -> None:
     bindir, data = installed_demo_with_hook
-    sequential = workdir(tmp_path / "sequential", data)
-    result = run_in(sequential, bindir, command[: command.index("--runner")])
+    sequential = data_folder(tmp_path / "sequential", data)
+    result = run_installed(
+        bindir,
+        command[: command.index("--runner")],
+        sequential,
+        **{HOOK_LOG_ENV: str(sequential / "hooks.log")},
+    )
     assert result.returncode == 0, result.stderr
-    parallel = workdir(tmp_path / "parallel", data)
+    parallel = data_folder(tmp_path / "parallel", data)
 
-    result = run_in(parallel, bindir, [*command, "--max-workers", "2"])
+    result = run_installed(
+        bindir,
+        [*command, "--max-workers", "2"],
+        parallel,
+        **{HOOK_LOG_ENV: str(parallel / "hooks.log")},
+    )
 
     assert result.returncode == 0, result.stderr
     for output in ("data/processed/station_summary.json", "data/reporting/report.txt"):
