@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -223,3 +224,50 @@ def test_progress_is_logged_per_node_when_not_a_terminal(caplog):
 
 def test_empty_pipeline_runs_nothing():
     assert SequentialRunner().run(Pipeline([]), DataCatalog()) == {}
+
+
+PROGRESS_SCRIPT = """
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import SequentialRunner
+
+def inc(x):
+    return x + 1
+
+pipe = Pipeline([node(inc, "a", "b", name="first"), node(inc, "b", "c", name="second")])
+print(SequentialRunner().run(pipe, DataCatalog({"a": MemoryDataset(1)})))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_progress_bar_on_a_terminal_and_no_log_lines():
+    import os
+    import pty
+    import subprocess
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", PROGRESS_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    stdout, _ = process.communicate(timeout=60)
+    os.close(controller)
+    text = shown.decode(errors="replace")
+    assert process.returncode == 0
+    assert stdout.decode().strip() == "{'c': 3}"
+    assert "Running nodes" in text
+    assert "2/2" in text
+    assert "Completed node" not in text
