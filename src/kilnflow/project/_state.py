@@ -29,6 +29,7 @@ from kilnflow.project._settings import Settings
 
 if TYPE_CHECKING:
     from kilnflow._resources import Traversable
+    from kilnflow.hooks import HookManager
     from kilnflow.pipeline import Pipeline
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "get_pipeline",
     "package_name",
     "pipelines",
+    "project_hooks",
     "project_path",
     "reset_project",
     "settings",
@@ -232,6 +234,20 @@ def _load_registry(package: str) -> dict[str, Pipeline]:
                 f"{type(value).__name__}; every value must be a Pipeline."
             )
     return dict(registered)
+
+
+def project_hooks() -> tuple[HookManager, list[str]]:
+    """The project's hooks (``settings.HOOKS``) and installed plugins, registered.
+
+    Returns the manager and the distributions whose plugins were loaded. The
+    session and every worker process build their hooks here, so both see
+    the same ones.
+    """
+    from kilnflow.hooks import create_hook_manager, register_hooks, register_plugins
+
+    manager = create_hook_manager()
+    register_hooks(manager, settings.HOOKS)
+    return manager, register_plugins(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
 
 
 def get_pipeline(name: str) -> Pipeline:

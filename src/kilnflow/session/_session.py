@@ -140,12 +140,9 @@ class Session:
     def hook_manager(self) -> HookManager:
         """Project hooks and plugin hooks, registered once per session."""
         if self._hook_manager is None:
-            from kilnflow.hooks import create_hook_manager, register_hooks, register_plugins
+            from kilnflow.project import project_hooks
 
-            manager = create_hook_manager()
-            register_hooks(manager, settings.HOOKS)
-            self.store["plugins"] = register_plugins(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
-            self._hook_manager = manager
+            self._hook_manager, self.store["plugins"] = project_hooks()
         return self._hook_manager
 
     def load_context(self) -> Context:

@@ -44,8 +44,7 @@ def set_up_worker(
     see it; elsewhere (a cluster node with the wheel installed) it configures
     the installed package.
     """
-    from kilnflow.hooks import create_hook_manager, register_hooks, register_plugins
-    from kilnflow.project import bootstrap_project, configure_project, settings
+    from kilnflow.project import bootstrap_project, configure_project, project_hooks
 
     if project_path is not None and (Path(project_path) / "pyproject.toml").is_file():
         bootstrap_project(project_path)
@@ -57,7 +56,4 @@ def set_up_worker(
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%H:%M:%S"))
         logger.addHandler(handler)
-    manager = create_hook_manager()
-    register_hooks(manager, settings.HOOKS)
-    register_plugins(manager, settings.DISABLE_HOOKS_FOR_PLUGINS)
-    return manager
+    return project_hooks()[0]
