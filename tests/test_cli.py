@@ -639,7 +639,10 @@ def test_session_store_after_a_cli_run(tmp_path: Path) -> None:
         "KILNFLOW_DB_URL": "postgresql://ada:hunter2@db.example/readings",
     }
 
-    run_cli("run", "--env", "local", "--params", "min_valid=11", cwd=project, env=secrets)
+    run_cli(
+        "run", "--env", "local", "--params", "min_valid=11,db_password=pa55word",
+        cwd=project, env=secrets,
+    )  # fmt: skip
 
     (session_id,) = session_ids(project)
     listed = run_cli("session", "list", cwd=project).stdout
@@ -651,12 +654,14 @@ def test_session_store_after_a_cli_run(tmp_path: Path) -> None:
     record = show(project, prefix)
     assert record["session_id"] == session_id
     assert record["cli"]["command"] == "kilnflow"
-    assert record["cli"]["args"] == ["run", "--env", "local", "--params", "min_valid=11"]
+    assert record["cli"]["args"] == [
+        "run", "--env", "local", "--params", "min_valid=11,db_password=***",
+    ]  # fmt: skip
     assert record["cli"]["options"]["env"] == "local"
-    assert record["cli"]["options"]["params"] == ["min_valid=11"]
+    assert record["cli"]["options"]["params"] == ["min_valid=11,db_password=***"]
     assert record["cli"]["options"]["runner"] == "sequential"
     assert record["env"] == "local"
-    assert record["extra_params"] == {"min_valid": 11}
+    assert record["extra_params"] == {"min_valid": 11, "db_password": "***"}
     assert record["run"]["pipeline_name"] == "__default__"
     assert record["project_path"] == str(project)
     assert record["package_name"] == "demo"
@@ -674,6 +679,7 @@ def test_session_store_after_a_cli_run(tmp_path: Path) -> None:
     for path in stored:
         assert b"s3cr3t" not in path.read_bytes(), path
         assert b"hunter2" not in path.read_bytes(), path
+        assert b"pa55word" not in path.read_bytes(), path
 
 
 def test_session_show_unknown_or_ambiguous_id(tmp_path: Path) -> None:

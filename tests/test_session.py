@@ -271,3 +271,38 @@ def test_store_lookup_by_prefix_and_listing(tmp_path):
         reader.find("2026")
     with pytest.raises(SessionError, match="No session 'zzz'"):
         reader.find("zzz")
+
+
+def test_secret_runtime_params_reach_the_run_but_not_the_store(make_project):
+    root = make_project()
+    bootstrap_project(root)
+    params = {"db_password": "hunter2", "api": {"token": "tok-123", "url": "https://u:pw9@h/x"}}
+    with Session.create(extra_params={**params, "min_valid": 1}) as session:
+        assert session.load_context().params["db_password"] == "hunter2"
+        session.run()
+    recorded = session.store["extra_params"]
+    assert recorded == {
+        "db_password": "***",
+        "api": {"token": "***", "url": "https://u:***@h/x"},
+        "min_valid": 1,
+    }
+    assert session.store["run"]["extra_params"] == recorded
+    raw = (root / ".kilnflow" / "sessions.db").read_bytes()
+    for secret in (b"hunter2", b"tok-123", b"pw9"):
+        assert secret not in raw
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["run", "--params", "n=3,db_password=x"], ["run", "--params", "n=3,db_password=***"]),
+        (["run", "--params=api_key=abc,n=[1,2]"], ["run", "--params=api_key=***,n=[1,2]"]),
+        (["--runner-args", "address=tcp://a:b@h:1"], ["--runner-args", "address=tcp://a:***@h:1"]),
+        (["--conf-source", "s3://me:pw@bucket/conf"], ["--conf-source", "s3://me:***@bucket/conf"]),
+        (["-p", "etl", "--env", "prod"], ["-p", "etl", "--env", "prod"]),
+    ],
+)
+def test_command_lines_are_recorded_without_secrets(arguments, expected):
+    from kilnflow.session import redact_arguments
+
+    assert redact_arguments(arguments) == expected

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -35,9 +34,6 @@ RUNNERS = {
     "dask": "kilnflow.runner.DaskRunner",
 }
 
-# A new key=value pair starts after a comma followed by a key and "=".
-_NEXT_PARAM = re.compile(r",(?=\s*[\w.\-]+\s*=)")
-
 
 def split_names(values: Iterable[str]) -> list[str]:
     """Split comma-separated names, keeping commas inside brackets.
@@ -67,9 +63,11 @@ def parse_params(values: Iterable[str], option: str = "--params") -> dict[str, A
     bool; dotted keys are kept dotted for the config loader to nest.
     ``option`` names the option in error messages (``--runner-args`` too).
     """
+    from kilnflow.session import split_pairs
+
     params: dict[str, Any] = {}
     for value in values:
-        for item in _NEXT_PARAM.split(value):
+        for item in split_pairs(value):
             key, sep, raw = item.partition("=")
             key = key.strip()
             if not sep or not key:
@@ -204,7 +202,7 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     """Run the configured project as the options say, recording the command line."""
     from kilnflow.cli._main import configure_logging
     from kilnflow.errors import NodeFailedError
-    from kilnflow.session import Session
+    from kilnflow.session import Session, redact_arguments, redact_pairs
 
     configure_logging(bool(options.get("verbose")))
     # Bad option values fail here, before a session is recorded for a run that never was.
@@ -227,7 +225,15 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     with Session.create(
         env=options.get("env"), extra_params=extra_params, conf_source=options.get("conf_source")
     ) as session:
-        session.store["cli"] = {"command": command, "args": list(argv), "options": options}
+        session.store["cli"] = {
+            "command": command,
+            "args": redact_arguments(argv),
+            "options": {
+                **options,
+                "params": [redact_pairs(value) for value in options.get("params") or ()],
+                "runner_args": [redact_pairs(value) for value in options.get("runner_args") or ()],
+            },
+        }
         # Saved now, so that a run killed midway can still be shown and rerun.
         session.store.save()
         try:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from kilnflow.session._context import Context
-from kilnflow.session._runtime import git_info, new_session_id, redact
+from kilnflow.session._runtime import (
+    git_info,
+    new_session_id,
+    redact,
+    redact_arguments,
+    redact_pairs,
+    redact_values,
+    split_pairs,
+)
 from kilnflow.session._session import Session, make_store
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
 
@@ -18,4 +26,8 @@ __all__ = [
     "make_store",
     "new_session_id",
     "redact",
+    "redact_arguments",
+    "redact_pairs",
+    "redact_values",
+    "split_pairs",
 ]

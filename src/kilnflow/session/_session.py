@@ -17,7 +17,14 @@ from kilnflow.errors import SessionError
 from kilnflow.project import ConfSource, conf_source, get_pipeline, package_name, settings
 from kilnflow.project import project_path as configured_project_path
 from kilnflow.session._context import Context
-from kilnflow.session._runtime import git_info, host_info, new_session_id, recorded_environment
+from kilnflow.session._runtime import (
+    git_info,
+    host_info,
+    new_session_id,
+    recorded_environment,
+    redact_arguments,
+    redact_values,
+)
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
 from kilnflow.session._worker import worker_initialiser
 
@@ -121,10 +128,10 @@ class Session:
             mode="project" if self.project_path else "packaged",
             cwd=os.getcwd(),
             env=self.env,
-            extra_params=self.extra_params,
+            extra_params=redact_values(self.extra_params),
             save_version=self.save_version,
             conf_source=str(self._conf_source) if self._conf_source is not None else None,
-            argv=list(sys.argv),
+            argv=redact_arguments(sys.argv),
             environment=recorded_environment(),
             git=git_info(self.project_path) if self.project_path else None,
             versions=_versions(self.package_name),
@@ -218,7 +225,7 @@ class Session:
             "namespace": namespace,
             "runner": type(runner).__name__,
             "env": self.env,
-            "extra_params": self.extra_params,
+            "extra_params": redact_values(self.extra_params),
         }
         self.store["run"] = run_params
         context = self.load_context()
