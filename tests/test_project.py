@@ -183,8 +183,38 @@ def test_registry_must_return_pipelines(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     configure_project("bad_registry")
+    assert list(pipelines) == ["x"]
     with pytest.raises(ProjectError, match="maps 'x' to int; every value must be a Pipeline"):
-        list(pipelines)
+        get_pipeline("x")
+
+
+def test_lazy_registry_builds_only_the_pipeline_looked_up(tmp_path, monkeypatch):
+    registry = """
+        from collections.abc import Mapping
+        from kilnflow.pipeline import Pipeline, node
+
+        BUILT = []
+
+        class Lazy(Mapping):
+            def __getitem__(self, name):
+                BUILT.append(name)
+                return Pipeline([node(str, "a", name, name=name)])
+            def __iter__(self):
+                return iter(["small", "huge"])
+            def __len__(self):
+                return 2
+
+        def register_pipelines():
+            return Lazy()
+    """
+    write_package(tmp_path, "lazy_registry", {"pipeline_registry.py": registry})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    configure_project("lazy_registry")
+    assert sorted(pipelines) == ["huge", "small"]
+    assert get_pipeline("small").outputs() == {"small"}
+    from lazy_registry.pipeline_registry import BUILT
+
+    assert BUILT == ["small"]
 
 
 def test_missing_registry_says_what_to_add(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
@@ -224,9 +225,8 @@ class Node:
             )
 
     def _check_signature(self) -> None:
-        try:
-            signature = inspect.signature(self._func)
-        except (TypeError, ValueError):
+        signature = _signature(self._func)
+        if signature is None:
             return  # builtins without an introspectable signature are checked when run
         try:
             if self._in_kind == _DICT:
@@ -410,6 +410,25 @@ def _form(kind: str, keys: tuple[str, ...], names: tuple[str, ...]) -> DatasetNa
     if kind == _LIST:
         return list(names)
     return dict(zip(keys, names))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """The function's signature; one function often makes thousands of nodes, so cache it."""
+    try:
+        return _cached_signature(func)
+    except TypeError:  # an unhashable callable object
+        try:
+            return inspect.signature(func)
+        except (TypeError, ValueError):
+            return None
 
 
 def node(

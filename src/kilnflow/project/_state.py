@@ -65,7 +65,7 @@ class _State:
         self.package_name: str | None = None
         self.project_path: Path | None = None
         self.settings: Settings | None = None
-        self.pipelines: dict[str, Pipeline] | None = None
+        self.pipelines: Mapping[str, Pipeline] | None = None
 
 
 _state = _State()
@@ -187,14 +187,22 @@ class _SettingsView:
 class _PipelinesView(Mapping[str, "Pipeline"]):
     """The configured project's registered pipelines, loaded on first access."""
 
-    def _registry(self) -> dict[str, Pipeline]:
+    def _registry(self) -> Mapping[str, Pipeline]:
         package = package_name()
         if _state.pipelines is None:
             _state.pipelines = _load_registry(package)
         return _state.pipelines
 
     def __getitem__(self, name: str) -> Pipeline:
-        return self._registry()[name]
+        from kilnflow.pipeline import Pipeline
+
+        value = self._registry()[name]
+        if not isinstance(value, Pipeline):
+            raise ProjectError(
+                f"{package_name()}.pipeline_registry.register_pipelines() maps {name!r} to "
+                f"{type(value).__name__}; every value must be a Pipeline."
+            )
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._registry())
@@ -206,9 +214,12 @@ class _PipelinesView(Mapping[str, "Pipeline"]):
         return f"<pipelines of {_state.package_name or 'no project'}>"
 
 
-def _load_registry(package: str) -> dict[str, Pipeline]:
-    from kilnflow.pipeline import Pipeline
+def _load_registry(package: str) -> Mapping[str, Pipeline]:
+    """The mapping ``register_pipelines()`` returns, kept as it is.
 
+    A registry may build its pipelines lazily, on lookup; values are checked
+    when looked up, so a run builds only the pipeline it runs.
+    """
     module_name = f"{package}.pipeline_registry"
     if importlib.util.find_spec(module_name) is None:
         raise ProjectError(
@@ -227,13 +238,7 @@ def _load_registry(package: str) -> dict[str, Pipeline]:
             f"{module_name}.register_pipelines() returned {type(registered).__name__}; "
             "it must return a dict of pipeline name to Pipeline."
         )
-    for name, value in registered.items():
-        if not isinstance(value, Pipeline):
-            raise ProjectError(
-                f"{module_name}.register_pipelines() maps {name!r} to "
-                f"{type(value).__name__}; every value must be a Pipeline."
-            )
-    return dict(registered)
+    return registered
 
 
 def project_hooks() -> tuple[HookManager, list[str]]:
