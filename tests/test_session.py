@@ -36,6 +36,7 @@ def test_documented_api_runs_the_example_and_records_it(make_project, monkeypatc
     assert record["run"]["runner"] == "SequentialRunner"
     assert set(record["node_durations"]) == {"clean", "summarise", "report"}
     assert record["versions"]["kilnflow"]
+    assert record["versions"]["demo"] == "0.1.0"  # from pyproject.toml
     assert record["mode"] == "project"
     assert record["started_at"] <= record["ended_at"]
 
@@ -179,7 +180,8 @@ def test_git_state_is_recorded_when_the_project_is_a_repository(make_project):
     (root / "README.md").write_text("changed\n")
     bootstrap_project(root)
     with Session.create(save_on_close=False) as session:
-        git_info = session.store["git"]
+        assert session.store["git"] is None  # git runs alongside the session
+    git_info = session.store["git"]
     assert git_info["branch"] == "main"
     assert len(git_info["commit"]) == 40
     assert git_info["dirty"] is True

@@ -81,6 +81,9 @@ def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:
             f"No Kilnflow project in {start} or its parents: pass the project folder, "
             "e.g. %reload_kilnflow ~/work/my-project."
         )
+    previous = ipython.user_ns.get("session")
+    if isinstance(previous, Session):
+        previous.close()
     _forget_project_modules(root)
     bootstrap_project(root)
     session = Session.create(env=arguments.env, extra_params=extra_params, save_on_close=False)

@@ -31,6 +31,8 @@ class ProjectMetadata:
     project_path: Path
     #: The ``pyproject.toml`` the metadata was read from.
     config_file: Path
+    #: ``[project] version``, when the pyproject states it (not dynamic).
+    version: str | None = None
 
 
 def find_project_root(start: Path) -> Path | None:
@@ -51,7 +53,8 @@ def read_metadata(project_path: str | Path) -> ProjectMetadata:
             f"{config_file} does not exist, so {root} is not a Kilnflow project: run "
             "Kilnflow from a project folder, or create one with 'kilnflow new NAME'."
         )
-    table = _kilnflow_table(config_file)
+    document = _read_toml(config_file)
+    table = _kilnflow_table(config_file, document)
     missing = [key for key in _REQUIRED if key not in table]
     if missing:
         raise ProjectError(
@@ -83,19 +86,29 @@ def read_metadata(project_path: str | Path) -> ProjectMetadata:
         source_dir=source_dir,
         project_path=root,
         config_file=config_file,
+        version=_project_version(document),
     )
 
 
-def _kilnflow_table(config_file: Path) -> dict[str, Any]:
+def _read_toml(config_file: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:
         import tomli as tomllib
 
     try:
-        document = tomllib.loads(config_file.read_text("utf-8"))
+        document: dict[str, Any] = tomllib.loads(config_file.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{config_file} is not valid TOML ({exc}); fix the syntax.") from exc
+    return document
+
+
+def _project_version(document: dict[str, Any]) -> str | None:
+    version = document.get("project", {}).get("version")
+    return version if isinstance(version, str) else None
+
+
+def _kilnflow_table(config_file: Path, document: dict[str, Any]) -> dict[str, Any]:
     table = document.get("tool", {}).get("kilnflow")
     if not isinstance(table, dict):
         raise ProjectError(

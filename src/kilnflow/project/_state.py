@@ -42,6 +42,7 @@ __all__ = [
     "package_name",
     "pipelines",
     "project_hooks",
+    "project_metadata",
     "project_path",
     "reset_project",
     "settings",
@@ -64,6 +65,7 @@ class _State:
     def __init__(self) -> None:
         self.package_name: str | None = None
         self.project_path: Path | None = None
+        self.metadata: ProjectMetadata | None = None
         self.settings: Settings | None = None
         self.pipelines: Mapping[str, Pipeline] | None = None
 
@@ -91,6 +93,7 @@ def configure_project(package_name: str) -> None:
         ) from cause
     _state.package_name = package_name
     _state.project_path = None
+    _state.metadata = None
     _state.settings = None
     _state.pipelines = None
 
@@ -107,6 +110,7 @@ def bootstrap_project(project_path: str | Path) -> ProjectMetadata:
     importlib.invalidate_caches()
     configure_project(metadata.package_name)
     _state.project_path = metadata.project_path
+    _state.metadata = metadata
     return metadata
 
 
@@ -126,6 +130,12 @@ def project_path() -> Path | None:
     """The project folder in project mode; ``None`` when running a package."""
     package_name()
     return _state.project_path
+
+
+def project_metadata() -> ProjectMetadata | None:
+    """The bootstrapped project's metadata; ``None`` when running a package."""
+    package_name()
+    return _state.metadata
 
 
 def conf_source(override: ConfSource | None = None) -> ConfSource:

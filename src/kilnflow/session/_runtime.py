@@ -8,7 +8,8 @@ import platform
 import re
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "redact_pairs",
     "redact_values",
     "split_pairs",
+    "start_git_info",
 ]
 
 #: What a secret's value is replaced with.
@@ -125,14 +127,14 @@ def recorded_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     }
 
 
-def git_info(path: Path) -> dict[str, Any] | None:
-    """Commit, branch and dirty flag of the repository holding ``path``, if any.
+_GIT_STATUS = ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
 
-    One ``git status`` call gives all three, which keeps session start quick.
-    """
+
+def git_info(path: Path) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the repository holding ``path``, if any."""
     try:
         result = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            _GIT_STATUS,
             cwd=path,
             capture_output=True,
             text=True,
@@ -141,10 +143,32 @@ def git_info(path: Path) -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    if result.returncode != 0:
-        return None
+    return _parse_git_status(result.stdout) if result.returncode == 0 else None
+
+
+def start_git_info(path: Path) -> Callable[[], dict[str, Any] | None]:
+    """Start :func:`git_info` in a background thread; return a function that waits for it.
+
+    One ``git status`` gives commit, branch and dirty flag; run alongside the
+    session it adds nothing to a run's time. The thread always reaps the git
+    process, even for a session that is never closed.
+    """
+    answer: list[dict[str, Any] | None] = []
+    thread = threading.Thread(
+        target=lambda: answer.append(git_info(path)), name="kilnflow-git", daemon=True
+    )
+    thread.start()
+
+    def wait() -> dict[str, Any] | None:
+        thread.join(timeout=15)
+        return answer[0] if answer else None
+
+    return wait
+
+
+def _parse_git_status(output: str) -> dict[str, Any]:
     info: dict[str, Any] = {"commit": None, "branch": None, "dirty": False}
-    for line in result.stdout.splitlines():
+    for line in output.splitlines():
         if line.startswith("# branch.oid "):
             oid = line.split()[-1]
             info["commit"] = None if oid == "(initial)" else oid

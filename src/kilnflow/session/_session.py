@@ -6,7 +6,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -14,16 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from kilnflow import __version__
 from kilnflow.errors import SessionError
-from kilnflow.project import ConfSource, conf_source, get_pipeline, package_name, settings
+from kilnflow.project import (
+    ConfSource,
+    ProjectMetadata,
+    conf_source,
+    get_pipeline,
+    package_name,
+    project_metadata,
+    settings,
+)
 from kilnflow.project import project_path as configured_project_path
 from kilnflow.session._context import Context
 from kilnflow.session._runtime import (
-    git_info,
     host_info,
     new_session_id,
     recorded_environment,
     redact_arguments,
     redact_values,
+    start_git_info,
 )
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
 from kilnflow.session._worker import worker_initialiser
@@ -80,6 +88,7 @@ class Session:
         self._hook_manager: HookManager | None = None
         self._run_succeeded = False
         self._closed = False
+        self._git: Callable[[], dict[str, Any] | None] | None = None
 
     @classmethod
     def create(
@@ -121,6 +130,9 @@ class Session:
         return session
 
     def _record_start(self) -> None:
+        manifest = _build_manifest(self.package_name) if self.project_path is None else None
+        # git runs while the session works; its answer is recorded at close.
+        self._git = start_git_info(self.project_path) if self.project_path else None
         self.store.update(
             session_id=self.session_id,
             package_name=self.package_name,
@@ -133,9 +145,9 @@ class Session:
             conf_source=str(self._conf_source) if self._conf_source is not None else None,
             argv=redact_arguments(sys.argv),
             environment=recorded_environment(),
-            git=git_info(self.project_path) if self.project_path else None,
-            versions=_versions(self.package_name),
-            build=_build_manifest(self.package_name) if self.project_path is None else None,
+            git=None,
+            versions=_versions(self.package_name, project_metadata(), manifest),
+            build=manifest,
             started_at=_now(),
             outcome="running",
             **host_info(),
@@ -263,6 +275,8 @@ class Session:
             return
         self._closed = True
         self.store["ended_at"] = _now()
+        if self._git is not None:
+            self.store["git"] = self._git()
         if self.store.get("outcome") == "running":
             self.store["outcome"] = "success" if self._run_succeeded else "not run"
         if self.save_on_close:
@@ -313,13 +327,26 @@ def _select(pipeline: Pipeline, **filters: Any) -> Pipeline:
     return pipeline.filter(**{names.get(key, key): value for key, value in chosen.items()})
 
 
-def _versions(package: str) -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
+def _versions(
+    package: str, metadata: ProjectMetadata | None, manifest: Mapping[str, Any] | None
+) -> dict[str, str | None]:
+    """Kilnflow, Python and project versions.
 
-    try:
-        package_version: str | None = version(package)
-    except PackageNotFoundError:
-        package_version = None
+    The project's version comes from its pyproject (project mode) or its
+    build manifest (packaged mode): asking importlib.metadata costs a run
+    more than all its scheduling, so that is only the last resort.
+    """
+    if metadata is not None:
+        package_version = metadata.version
+    elif manifest is not None:
+        package_version = manifest.get("project_version")
+    else:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            package_version = version(package)
+        except PackageNotFoundError:
+            package_version = None
     return {"kilnflow": __version__, "python": sys.version.split()[0], package: package_version}
 
 
