@@ -71,3 +71,18 @@ def test_disabled_plugins_are_skipped(installed_plugin):
     from kilnflow_audit_plugin import Audit
 
     assert Audit.seen == []
+
+
+def test_no_plugin_installed_means_importlib_metadata_is_never_imported(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kilnflow.hooks import create_hook_manager, register_plugins\n"
+        "print(register_plugins(create_hook_manager()), 'importlib.metadata' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "[] False"
