@@ -46,20 +46,10 @@ def info(installed: bool) -> None:
 
 
 def installed_projects() -> list[tuple[str, str]]:
-    """Packaged projects in this environment, by their ``kilnflow.projects`` entry point.
+    """Packaged projects in this environment, by their ``kilnflow.projects`` entry point."""
+    from kilnflow._entry_points import entry_points_of
 
-    Walks distributions rather than ``entry_points()`` because only the
-    distribution knows its version on every supported Python.
-    """
-    from importlib.metadata import distributions
-
-    found = {
-        (entry.name, dist.version)
-        for dist in distributions()
-        for entry in dist.entry_points
-        if entry.group == PROJECTS_GROUP
-    }
-    return sorted(found)
+    return sorted({(entry.name, version) for _, version, entry in entry_points_of(PROJECTS_GROUP)})
 
 
 @click.group()

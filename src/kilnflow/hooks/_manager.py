@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import pluggy
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
 from kilnflow.errors import HookError
 
@@ -75,12 +69,11 @@ def register_plugins(manager: HookManager, disabled: Iterable[str] = ()) -> list
     Returns the names of the distributions whose plugins were loaded, so that
     sessions can record them.
     """
+    from kilnflow._entry_points import entry_points_of
+
     skip = set(disabled)
     loaded: list[str] = []
-    for entry_point in _entry_points(PLUGIN_GROUP):
-        # Python 3.9's entry points do not know their distribution.
-        owner = getattr(entry_point, "dist", None)
-        dist = owner.name if owner is not None else entry_point.name
+    for dist, _, entry_point in entry_points_of(PLUGIN_GROUP):
         if dist in skip or entry_point.name in skip:
             continue
         plugin = entry_point.load()
@@ -89,47 +82,3 @@ def register_plugins(manager: HookManager, disabled: Iterable[str] = ()) -> list
         manager.register(plugin, name=f"{dist}:{entry_point.name}")
         loaded.append(dist)
     return loaded
-
-
-def _entry_points(group: str) -> list[EntryPoint]:
-    """Entry points of one group; python 3.9 only has the dict-returning API."""
-    if not _declared_anywhere(group):
-        return []
-    from importlib.metadata import entry_points
-
-    found = entry_points()
-    if hasattr(found, "select"):
-        return list(found.select(group=group))
-    return list(found.get(group, []))  # pragma: no cover - python 3.9 only
-
-
-def _declared_anywhere(group: str) -> bool:
-    """Whether any installed distribution's entry_points.txt names ``group``.
-
-    Importing importlib.metadata costs more than a short run's scheduling,
-    and most environments have no Kilnflow plugin at all. This looks for the
-    section header in the metadata folders on ``sys.path``; only when one is
-    found (or a path entry is an archive it cannot look into) does
-    importlib.metadata read the entry points properly.
-    """
-    header = f"[{group}]".encode()
-    for entry in sys.path:
-        folder = entry or "."
-        if not os.path.isdir(folder):
-            if os.path.isfile(folder):
-                return True
-            continue
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
-                continue
-            try:
-                with open(os.path.join(folder, name, "entry_points.txt"), "rb") as file:
-                    if header in file.read():
-                        return True
-            except OSError:
-                continue
-    return False

@@ -323,8 +323,8 @@ def _select(pipeline: Pipeline, **filters: Any) -> Pipeline:
     chosen = {key: value for key, value in filters.items() if value}
     if not chosen:
         return pipeline
-    names = {"node_names": "node_names", "namespace": "node_namespace"}
-    return pipeline.filter(**{names.get(key, key): value for key, value in chosen.items()})
+    renamed = {"namespace": "node_namespace"}
+    return pipeline.filter(**{renamed.get(key, key): value for key, value in chosen.items()})
 
 
 def _versions(
