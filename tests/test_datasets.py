@@ -257,6 +257,18 @@ def test_versioned_save_layout_and_latest_load(location: str) -> None:
     assert os.listdir(os.path.join(path, "2024-03-01T00.00.00.000000Z")) == ["model.pkl"]
 
 
+def test_a_save_version_that_exists_is_what_loads(location: str) -> None:
+    """Sessions sharing a save version read their own data, not a newer run's."""
+    path = f"{location}/summary.pkl"
+    versioned(path, save_version="2024-01-01-dag-run-a").save("run a")
+    versioned(path, save_version="2024-02-01-dag-run-b").save("run b")
+
+    assert versioned(path, save_version="2024-01-01-dag-run-a").load() == "run a"
+    assert versioned(path, save_version="2024-03-01-not-saved-yet").load() == "run b"
+    pinned = versioned(path, "2024-02-01-dag-run-b", "2024-01-01-dag-run-a")
+    assert pinned.load() == "run b"
+
+
 def test_latest_version_ignores_directories_without_the_file(tmp_path: Path) -> None:
     path = tmp_path / "model.pkl"
     versioned(str(path), save_version="2024-01-01").save("real")

@@ -164,7 +164,7 @@ def run_task(
     context: Mapping[str, Any] | None = None,
 ) -> None:
     """Run ``node_names`` of an installed package's pipeline as one Airflow task."""
-    from kilnflow.project import configure_project, get_pipeline
+    from kilnflow.project import configure_project
     from kilnflow.session import Session
 
     configure_project(package)
@@ -172,18 +172,9 @@ def run_task(
     run_id = airflow.get("run_id")
     when = airflow.pop("_when", None)
     save_version = dag_run_version(str(run_id), when) if run_id else None
-    pipeline = get_pipeline(pipeline_name)
-    selected = pipeline.only_nodes(*node_names)
-    produced = pipeline.all_outputs()
     with Session.create(env=env, conf_source=conf_source, save_version=save_version) as session:
         session.store["airflow"] = airflow
-        catalog = session.load_context().catalog
-        load_versions = {
-            name: save_version
-            for name in selected.inputs()
-            if save_version and name in produced and getattr(catalog.get(name), "versioned", False)
-        }
-        session.run(pipeline_name, node_names=list(node_names), load_versions=load_versions)
+        session.run(pipeline_name, node_names=list(node_names))
 
 
 def _airflow_record(context: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,9 @@ class FileDataset(AbstractDataset):
     ``credentials`` and ``fs_args`` become the file system's storage options.
     With ``versioned=True`` each save goes to
     ``<filepath>/<save_version>/<basename>`` and a version is never
-    overwritten; a load reads ``load_version`` or else the greatest version.
+    overwritten; a load reads ``load_version``, else the ``save_version`` when
+    that exists (what this run, or its sibling sessions, saved), else the
+    greatest version.
     """
 
     default_load_args: ClassVar[Mapping[str, Any]] = {}
@@ -92,11 +94,6 @@ class FileDataset(AbstractDataset):
         is_url = "://" in self._filepath or "::" in self._filepath
         self._target = self._filepath if is_url else os.path.abspath(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
-
-    @property
-    def versioned(self) -> bool:
-        """Whether saves go to ``<filepath>/<version>/`` rather than over one file."""
-        return self._versioned
 
     @abc.abstractmethod
     def _load_from(self, file: BinaryIO) -> Any: ...
@@ -186,6 +183,12 @@ class FileDataset(AbstractDataset):
                     f"exist at {target!r}; pick a saved version or omit it to load the latest."
                 )
             return target
+        if self._save_version is not None:
+            # Sessions that share a save version (the tasks of one Airflow DAG run)
+            # read what they saved, even if a concurrent run saved something newer.
+            own = posixpath.join(path, self._save_version, basename)
+            if fs.exists(own):
+                return own
         found = fs.glob(posixpath.join(path, "*", basename))
         versions = [posixpath.basename(posixpath.dirname(match)) for match in found]
         if not versions:
