@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from kilnflow import __version__
+from kilnflow._version import __version__
 
 __all__ = ["cli", "main", "report_errors"]
 

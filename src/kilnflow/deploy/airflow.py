@@ -41,8 +41,8 @@ def create_dag(
     """Write the DAG file for a pipeline of the configured project; return its path."""
     import jinja2
 
-    from kilnflow import __version__
     from kilnflow._resources import templates
+    from kilnflow._version import __version__
     from kilnflow.deploy._grouping import group_nodes
     from kilnflow.project import get_pipeline, package_name
     from kilnflow.session import Session

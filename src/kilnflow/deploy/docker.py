@@ -19,8 +19,8 @@ def init_docker(
     """Write ``Dockerfile`` and ``.dockerignore`` into the project; return their paths."""
     import jinja2
 
-    from kilnflow import __version__
     from kilnflow._resources import templates
+    from kilnflow._version import __version__
 
     targets = [project_path / name for name in _FILES.values()]
     existing = [path.name for path in targets if path.exists()]

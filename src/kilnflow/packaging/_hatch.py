@@ -80,8 +80,8 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def _render_main(self, package: str) -> Path:
         import jinja2
 
-        from kilnflow import __version__
         from kilnflow._resources import templates
+        from kilnflow._version import __version__
 
         source = (templates() / "package" / "__main__.py.jinja").read_text("utf-8")
         rendered = jinja2.Template(source, keep_trailing_newline=True).render(
@@ -124,7 +124,7 @@ def build_manifest(root: Path, version: str, conf_files: dict[str, Path]) -> dic
     """What a packaged run records about the wheel it came from."""
     import hashlib
 
-    from kilnflow import __version__
+    from kilnflow._version import __version__
     from kilnflow.session import git_info
 
     digest = hashlib.sha256()

@@ -119,7 +119,7 @@ def _kilnflow_table(config_file: Path, document: dict[str, Any]) -> dict[str, An
 
 
 def _check_version(config_file: Path, wanted: str) -> None:
-    from kilnflow import __version__
+    from kilnflow._version import __version__
 
     wanted_major = wanted.partition(".")[0]
     if wanted_major != __version__.partition(".")[0]:

@@ -32,7 +32,7 @@ def create_project(name: str, directory: str | Path | None = None, *, example: b
         raise ProjectError(
             f"{target} already exists and is not empty; choose another NAME or --directory."
         )
-    from kilnflow import __version__
+    from kilnflow._version import __version__
 
     context = {
         "project_name": name,

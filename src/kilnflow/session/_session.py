@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from kilnflow import __version__
+from kilnflow._version import __version__
 from kilnflow.errors import SessionError
 from kilnflow.project import (
     ConfSource,
