@@ -8,14 +8,12 @@ entry-point group.
 from __future__ import annotations
 
 from kilnflow.hooks._manager import (
-    HOOK_NAMESPACE,
     HookManager,
     create_hook_manager,
-    hook_impl,
-    hook_spec,
     register_hooks,
     register_plugins,
 )
+from kilnflow.hooks._markers import HOOK_NAMESPACE, hook_impl, hook_spec
 
 __all__ = [
     "HOOK_NAMESPACE",

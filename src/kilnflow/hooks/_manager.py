@@ -7,25 +7,17 @@ from collections.abc import Iterable
 import pluggy
 
 from kilnflow.errors import HookError
+from kilnflow.hooks import _specs
+from kilnflow.hooks._markers import HOOK_NAMESPACE
 
-#: The pluggy project name shared by specs and implementations.
-HOOK_NAMESPACE = "kilnflow"
 #: Entry-point group through which installed packages contribute hooks.
 PLUGIN_GROUP = "kilnflow.hooks"
-
-#: Decorator for hook implementations in projects and plugins.
-hook_impl = pluggy.HookimplMarker(HOOK_NAMESPACE)
-#: Decorator for hook specifications (used by :mod:`kilnflow.hooks._specs`).
-hook_spec = pluggy.HookspecMarker(HOOK_NAMESPACE)
 
 HookManager = pluggy.PluginManager
 
 __all__ = [
-    "HOOK_NAMESPACE",
     "HookManager",
     "create_hook_manager",
-    "hook_impl",
-    "hook_spec",
     "register_hooks",
     "register_plugins",
 ]
@@ -33,8 +25,6 @@ __all__ = [
 
 def create_hook_manager() -> HookManager:
     """Return a manager that knows every Kilnflow hook spec and no implementation."""
-    from kilnflow.hooks import _specs
-
     manager = pluggy.PluginManager(HOOK_NAMESPACE)
     manager.add_hookspecs(_specs)
     return manager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kilnflow.hooks._manager import hook_spec
+from kilnflow.hooks._markers import hook_spec
 
 
 @hook_spec
