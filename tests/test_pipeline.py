@@ -65,7 +65,7 @@ def test_import_loads_no_other_kilnflow_layer() -> None:
     )
     loaded = set(result.stdout.split())
     assert "kilnflow.pipeline" in loaded
-    allowed = {"kilnflow", "kilnflow.errors"}
+    allowed = {"kilnflow", "kilnflow._version", "kilnflow.errors"}
     assert {
         m for m in loaded if m not in allowed and not m.startswith("kilnflow.pipeline")
     } == set()
