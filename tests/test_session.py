@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import textwrap
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import pytest
 
 from kilnflow.errors import NodeFailedError, PipelineError, SessionError
 from kilnflow.project import bootstrap_project
-from kilnflow.session import MemoryStore, Session, SQLiteStore, new_session_id, redact
+from kilnflow.session import (
+    MemoryStore,
+    Session,
+    SQLiteStore,
+    new_session_id,
+    redact,
+    redact_arguments,
+)
 
 REPORT = Path("data") / "reporting" / "report.txt"
 
@@ -302,9 +310,20 @@ def test_secret_runtime_params_reach_the_run_but_not_the_store(make_project):
         (["--runner-args", "address=tcp://a:b@h:1"], ["--runner-args", "address=tcp://a:***@h:1"]),
         (["--conf-source", "s3://me:pw@bucket/conf"], ["--conf-source", "s3://me:***@bucket/conf"]),
         (["-p", "etl", "--env", "prod"], ["-p", "etl", "--env", "prod"]),
+        (["--any", "x=1,api_key=k"], ["--any", "x=1,api_key=***"]),
+        (["db=postgresql://u:pw@h/x?sslmode=a"], ["db=postgresql://u:***@h/x?sslmode=a"]),
     ],
 )
 def test_command_lines_are_recorded_without_secrets(arguments, expected):
-    from kilnflow.session import redact_arguments
-
     assert redact_arguments(arguments) == expected
+
+
+def test_a_session_records_the_command_line_its_caller_hands_it(make_project):
+    bootstrap_project(make_project())
+    given = ["my-tool", "--params", "n=3,db_password=***"]
+    with Session.create(argv=given) as session:
+        pass
+    assert session.store["argv"] == given
+    with Session.create() as default:
+        pass
+    assert default.store["argv"] == redact_arguments(sys.argv)

@@ -63,7 +63,7 @@ def parse_params(values: Iterable[str], option: str = "--params") -> dict[str, A
     bool; dotted keys are kept dotted for the config loader to nest.
     ``option`` names the option in error messages (``--runner-args`` too).
     """
-    from kilnflow.session import split_pairs
+    from kilnflow._pairs import split_pairs
 
     params: dict[str, Any] = {}
     for value in values:
@@ -200,9 +200,10 @@ def run_options(function: _F) -> _F:
 
 def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
     """Run the configured project as the options say, recording the command line."""
+    from kilnflow._redact import redact_arguments, redact_pairs
     from kilnflow.cli._main import configure_logging
     from kilnflow.errors import NodeFailedError
-    from kilnflow.session import Session, redact_arguments, redact_pairs
+    from kilnflow.session import Session
 
     configure_logging(bool(options.get("verbose")))
     # Bad option values fail here, before a session is recorded for a run that never was.
@@ -223,7 +224,10 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         "namespace": options.get("namespace"),
     }
     with Session.create(
-        env=options.get("env"), extra_params=extra_params, conf_source=options.get("conf_source")
+        env=options.get("env"),
+        extra_params=extra_params,
+        conf_source=options.get("conf_source"),
+        argv=redact_arguments(sys.argv),
     ) as session:
         session.store["cli"] = {
             "command": command,

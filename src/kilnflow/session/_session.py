@@ -6,12 +6,13 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from kilnflow._redact import redact_arguments, redact_values
 from kilnflow._version import __version__
 from kilnflow.errors import SessionError
 from kilnflow.project import (
@@ -29,8 +30,6 @@ from kilnflow.session._runtime import (
     host_info,
     new_session_id,
     recorded_environment,
-    redact_arguments,
-    redact_values,
     start_git_info,
 )
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
@@ -72,6 +71,7 @@ class Session:
         save_on_close: bool,
         store: BaseSessionStore,
         save_version: str | None = None,
+        argv: Sequence[str] | None = None,
     ) -> None:
         self.session_id = session_id
         #: Version under which versioned datasets of this run are saved.
@@ -89,6 +89,7 @@ class Session:
         self._run_succeeded = False
         self._closed = False
         self._git: Callable[[], dict[str, Any] | None] | None = None
+        self._argv = list(argv) if argv is not None else redact_arguments(sys.argv)
 
     @classmethod
     def create(
@@ -100,13 +101,17 @@ class Session:
         save_on_close: bool = True,
         conf_source: ConfSource | None = None,
         save_version: str | None = None,
+        argv: Sequence[str] | None = None,
     ) -> Session:
         """Start a session of the configured project.
 
         ``env`` falls back to ``$KILNFLOW_ENV``; ``conf_source`` replaces the
         project's (or the package's) configuration. Versioned datasets save
         under the session id unless ``save_version`` is given, as when the
-        tasks of one Airflow DAG run must share one version.
+        tasks of one Airflow DAG run must share one version. ``argv`` is the
+        command line to record, secrets already hidden by whoever parsed it
+        (the CLI hands its own); by default this process's ``sys.argv`` with
+        secret-looking values hidden.
         """
         package = package_name()
         if project_path is None:
@@ -125,6 +130,7 @@ class Session:
             save_on_close=save_on_close,
             store=store,
             save_version=save_version,
+            argv=argv,
         )
         session._record_start()
         return session
@@ -143,7 +149,7 @@ class Session:
             extra_params=redact_values(self.extra_params),
             save_version=self.save_version,
             conf_source=str(self._conf_source) if self._conf_source is not None else None,
-            argv=redact_arguments(sys.argv),
+            argv=self._argv,
             environment=recorded_environment(),
             git=None,
             versions=_versions(self.package_name, project_metadata(), manifest),
