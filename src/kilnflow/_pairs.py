@@ -7,8 +7,10 @@ read recorded command lines with it, so neither has to know the other.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["split_pairs"]
+__all__ = ["parse_pairs", "split_pairs"]
 
 # A new key=value pair starts after a comma followed by a key and "=".
 _NEXT_PAIR = re.compile(r",(?=\s*[\w.\-]+\s*=)")
@@ -21,3 +23,35 @@ def split_pairs(text: str) -> list[str]:
     inside values such as ``[1,2]`` survive.
     """
     return _NEXT_PAIR.split(text)
+
+
+def parse_pairs(values: Iterable[str], option: str) -> dict[str, Any]:
+    """Parse ``key=value,other.key=value`` texts into one dict of parameters.
+
+    Values are read as YAML scalars, so ``n=3`` is an int and ``on=true`` a
+    bool; dotted keys are kept dotted for the config loader to nest. A
+    malformed item raises ValueError naming ``option``, the option or
+    argument the texts came from.
+    """
+    params: dict[str, Any] = {}
+    for value in values:
+        for item in split_pairs(value):
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ValueError(
+                    f"{item!r} is not key=value; write {option} key=value,other.key=value."
+                )
+            params[key] = _scalar(raw.strip())
+    return params
+
+
+def _scalar(raw: str) -> Any:
+    if not raw:
+        return ""
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw

@@ -55,15 +55,13 @@ def _arguments(line: str) -> argparse.Namespace:
 
 
 def _extra_params(values: list[str]) -> dict[str, Any]:
-    import click
-
-    from kilnflow.cli._run import parse_params
+    from kilnflow._pairs import parse_pairs
     from kilnflow.errors import ProjectError
 
     try:
-        return parse_params(values)
-    except click.BadParameter as exc:
-        raise ProjectError(f"%reload_kilnflow --params: {exc.message}") from None
+        return parse_pairs(values, "--params")
+    except ValueError as exc:
+        raise ProjectError(f"%reload_kilnflow --params: {exc}") from None
 
 
 def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from kilnflow.cli._run import bootstrap_here, invoked_args
+from kilnflow.cli._run import invoked_args
+from kilnflow.project import bootstrap_here
 
 __all__ = ["airflow", "docker"]
 

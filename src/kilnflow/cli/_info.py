@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from kilnflow._version import __version__
-from kilnflow.cli._run import bootstrap_here
+from kilnflow.project import bootstrap_here
 
 __all__ = ["catalog", "info", "pipeline"]
 

@@ -6,7 +6,6 @@ Only this module turns exceptions into exit codes; everything below raises.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import click
 
 from kilnflow._version import __version__
+from kilnflow.cli._logging import configure_logging
 
 __all__ = ["cli", "main", "report_errors"]
 
@@ -59,16 +59,6 @@ class _LazyGroup(click.Group):
 def cli(verbose: bool) -> None:
     """Kilnflow: data-pipeline projects that run the same from source and as a wheel."""
     configure_logging(verbose)
-
-
-def configure_logging(verbose: bool) -> None:
-    """Send Kilnflow's logs to stderr: INFO by default, DEBUG with --verbose."""
-    logger = logging.getLogger("kilnflow")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> Any:

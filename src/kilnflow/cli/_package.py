@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kilnflow.cli._run import bootstrap_here
+from kilnflow.project import bootstrap_here
 
 __all__ = ["package"]
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
-    from kilnflow.project import ProjectMetadata
     from kilnflow.runner import AbstractRunner
 
 __all__ = [
-    "bootstrap_here",
     "execute_run",
     "invoked_args",
     "parse_params",
@@ -59,35 +56,14 @@ def split_names(values: Iterable[str]) -> list[str]:
 def parse_params(values: Iterable[str], option: str = "--params") -> dict[str, Any]:
     """Parse ``--params key=value,other.key=value`` into runtime parameters.
 
-    Values are read as YAML scalars, so ``n=3`` is an int and ``on=true`` a
-    bool; dotted keys are kept dotted for the config loader to nest.
     ``option`` names the option in error messages (``--runner-args`` too).
     """
-    from kilnflow._pairs import split_pairs
-
-    params: dict[str, Any] = {}
-    for value in values:
-        for item in split_pairs(value):
-            key, sep, raw = item.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise click.BadParameter(
-                    f"{item!r} is not key=value; write {option} key=value,other.key=value.",
-                    param_hint=f"'{option}'",
-                )
-            params[key] = _scalar(raw.strip())
-    return params
-
-
-def _scalar(raw: str) -> Any:
-    if not raw:
-        return ""
-    import yaml
+    from kilnflow._pairs import parse_pairs
 
     try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
+        return parse_pairs(values, option)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 def _load_versions(values: Iterable[str]) -> dict[str, str]:
@@ -201,7 +177,7 @@ def run_options(function: _F) -> _F:
 def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
     """Run the configured project as the options say, recording the command line."""
     from kilnflow._redact import redact_arguments, redact_pairs
-    from kilnflow.cli._main import configure_logging
+    from kilnflow.cli._logging import configure_logging
     from kilnflow.errors import NodeFailedError
     from kilnflow.session import Session
 
@@ -271,22 +247,10 @@ def resume_command(command: str, argv: Sequence[str], nodes: Sequence[str]) -> s
 @click.pass_context
 def run(ctx: click.Context, /, **options: Any) -> dict[str, Any]:
     """Run a pipeline of the project found in this folder or a parent."""
+    from kilnflow.project import bootstrap_here
+
     bootstrap_here()
     return execute_run("kilnflow", invoked_args(ctx), options)
-
-
-def bootstrap_here() -> ProjectMetadata:
-    """Bootstrap the project holding the working directory, or explain how to get one."""
-    from kilnflow.errors import ProjectError
-    from kilnflow.project import bootstrap_project, find_project_root
-
-    root = find_project_root(Path.cwd())
-    if root is None:
-        raise ProjectError(
-            f"No Kilnflow project in {Path.cwd()} or its parents: cd into a project, or "
-            "create one with 'kilnflow new NAME'."
-        )
-    return bootstrap_project(root)
 
 
 def invoked_args(ctx: click.Context) -> list[str]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kilnflow.project._metadata import ProjectMetadata, find_project_root, read_metadata
 from kilnflow.project._state import (
     ConfSource,
+    bootstrap_here,
     bootstrap_project,
     conf_source,
     configure_project,
@@ -29,6 +30,7 @@ from kilnflow.project._state import (
 __all__ = [
     "ConfSource",
     "ProjectMetadata",
+    "bootstrap_here",
     "bootstrap_project",
     "conf_source",
     "configure_project",

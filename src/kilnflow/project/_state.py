@@ -24,7 +24,7 @@ from kilnflow.errors import (
     ProjectError,
     did_you_mean,
 )
-from kilnflow.project._metadata import ProjectMetadata, read_metadata
+from kilnflow.project._metadata import ProjectMetadata, find_project_root, read_metadata
 from kilnflow.project._settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfSource",
+    "bootstrap_here",
     "bootstrap_project",
     "conf_source",
     "configure_project",
@@ -112,6 +113,17 @@ def bootstrap_project(project_path: str | Path) -> ProjectMetadata:
     _state.project_path = metadata.project_path
     _state.metadata = metadata
     return metadata
+
+
+def bootstrap_here() -> ProjectMetadata:
+    """Bootstrap the project holding the working directory, or explain how to get one."""
+    root = find_project_root(Path.cwd())
+    if root is None:
+        raise ProjectError(
+            f"No Kilnflow project in {Path.cwd()} or its parents: cd into a project, or "
+            "create one with 'kilnflow new NAME'."
+        )
+    return bootstrap_project(root)
 
 
 def reset_project() -> None:
