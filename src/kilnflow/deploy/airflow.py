@@ -39,9 +39,7 @@ def create_dag(
     command: str = "kilnflow airflow create",
 ) -> Path:
     """Write the DAG file for a pipeline of the configured project; return its path."""
-    import jinja2
-
-    from kilnflow._resources import templates
+    from kilnflow._templates import render_template
     from kilnflow._version import __version__
     from kilnflow.deploy._grouping import group_nodes
     from kilnflow.project import get_pipeline, package_name
@@ -64,34 +62,34 @@ def create_dag(
     pipeline_label = "default" if pipeline_name == "__default__" else pipeline_name
     dag_id = _identifier(f"{package}_{pipeline_label}")
     variables = {task.name: f"task_{index}" for index, task in enumerate(tasks, start=1)}
-    environment = jinja2.Environment(keep_trailing_newline=True, autoescape=False)
-    environment.filters["pyrepr"] = repr
-    source = (templates() / "airflow" / "dag.py.jinja").read_text("utf-8")
-    rendered = environment.from_string(source).render(
-        package=package,
-        pipeline_name=pipeline_name,
-        dag_id=dag_id,
-        function_name=dag_id,
-        env=env,
-        conf_source=conf_source,
-        schedule=schedule if schedule is not None else settings.get("schedule"),
-        start_date=_start_date(settings.get("start_date")),
-        catchup=bool(settings.get("catchup", False)),
-        tags=list(settings.get("tags", ["kilnflow", package])),
-        default_args=_default_args(settings.get("default_args", {})),
-        dag_args={k: settings[k] for k in ("max_active_runs",) if k in settings},
-        tasks=[
-            {
-                "name": task.name,
-                "variable": variables[task.name],
-                "nodes": task.nodes,
-                "upstream": task.upstream,
-            }
-            for task in tasks
-        ],
-        variables=variables,
-        kilnflow_version=__version__,
-        command=command,
+    rendered = render_template(
+        "airflow/dag.py.jinja",
+        {
+            "package": package,
+            "pipeline_name": pipeline_name,
+            "dag_id": dag_id,
+            "function_name": dag_id,
+            "env": env,
+            "conf_source": conf_source,
+            "schedule": schedule if schedule is not None else settings.get("schedule"),
+            "start_date": _start_date(settings.get("start_date")),
+            "catchup": bool(settings.get("catchup", False)),
+            "tags": list(settings.get("tags", ["kilnflow", package])),
+            "default_args": _default_args(settings.get("default_args", {})),
+            "dag_args": {k: settings[k] for k in ("max_active_runs",) if k in settings},
+            "tasks": [
+                {
+                    "name": task.name,
+                    "variable": variables[task.name],
+                    "nodes": task.nodes,
+                    "upstream": task.upstream,
+                }
+                for task in tasks
+            ],
+            "variables": variables,
+            "kilnflow_version": __version__,
+            "command": command,
+        },
     )
     target = Path(target_dir) / f"{package}_{_identifier(pipeline_label)}_dag.py"
     _write_atomically(target, rendered)

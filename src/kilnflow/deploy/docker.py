@@ -17,9 +17,7 @@ def init_docker(
     project_path: Path, package: str, *, python_version: str | None = None, force: bool = False
 ) -> list[Path]:
     """Write ``Dockerfile`` and ``.dockerignore`` into the project; return their paths."""
-    import jinja2
-
-    from kilnflow._resources import templates
+    from kilnflow._templates import render_template
     from kilnflow._version import __version__
 
     targets = [project_path / name for name in _FILES.values()]
@@ -35,7 +33,5 @@ def init_docker(
         "kilnflow_version": __version__,
     }
     for template, target in zip(_FILES, targets):
-        source = (templates() / "docker" / template).read_text("utf-8")
-        text = jinja2.Template(source, keep_trailing_newline=True).render(context)
-        target.write_text(text, "utf-8")
+        target.write_text(render_template(f"docker/{template}", context), "utf-8")
     return targets

@@ -78,16 +78,16 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             shutil.rmtree(staging, ignore_errors=True)
 
     def _render_main(self, package: str) -> Path:
-        import jinja2
-
-        from kilnflow._resources import templates
+        from kilnflow._templates import render_template
         from kilnflow._version import __version__
 
-        source = (templates() / "package" / "__main__.py.jinja").read_text("utf-8")
-        rendered = jinja2.Template(source, keep_trailing_newline=True).render(
-            package_name=package,
-            script_name=package.replace("_", "-"),
-            kilnflow_version=__version__,
+        rendered = render_template(
+            "package/__main__.py.jinja",
+            {
+                "package_name": package,
+                "script_name": package.replace("_", "-"),
+                "kilnflow_version": __version__,
+            },
         )
         target = self._staging / "__main__.py"
         target.write_text(rendered, "utf-8")

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # The starter renders templates with jinja2; only ``kilnflow new`` needs it,
+    # The starter renders templates (jinja2); only ``kilnflow new`` needs it,
     # so every run does not pay for importing it.
     if name == "create_project":
         from kilnflow.project._starter import create_project

@@ -88,19 +88,16 @@ def _walk(
 
 
 def _render_tree(source: Traversable, destination: Path, context: dict[str, object]) -> None:
-    import jinja2
+    from kilnflow._templates import render_text
 
-    environment = jinja2.Environment(
-        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
-    )
     for relative, entry in _walk(source, PurePosixPath()):
-        rendered_path = environment.from_string(str(relative)).render(context)
+        rendered_path = render_text(str(relative), context)
         if not context["example"] and any(part in rendered_path for part in _EXAMPLE_ONLY):
             continue
         output = destination / rendered_path
         output.parent.mkdir(parents=True, exist_ok=True)
         if rendered_path.endswith(".jinja"):
-            text = environment.from_string(entry.read_text("utf-8")).render(context)
+            text = render_text(entry.read_text("utf-8"), context)
             output.with_suffix("").write_text(text, "utf-8")
         else:
             output.write_bytes(entry.read_bytes())
