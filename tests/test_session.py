@@ -62,6 +62,30 @@ def test_context_exposes_params_with_runtime_overrides_and_catalog(make_project)
         assert isinstance(session.store, MemoryStore)
 
 
+def test_context_catalog_is_built_once_and_get_catalog_builds_anew(make_project):
+    from kilnflow.hooks import hook_impl
+
+    class CountCatalogs:
+        built: list[object] = []
+
+        @hook_impl
+        def after_catalog_created(self, catalog):
+            self.built.append(catalog)
+
+    counter = CountCatalogs()
+    bootstrap_project(make_project())
+    with Session.create(save_on_close=False) as session:
+        session.hook_manager.register(counter)
+        context = session.load_context()
+        first = context.catalog
+        assert context.catalog is first
+        assert counter.built == [first]
+        fresh = context.get_catalog()
+        assert fresh is not first
+        assert counter.built == [first, fresh]
+        assert context.catalog is first
+
+
 def test_relative_paths_resolve_against_the_project_not_the_cwd(
     make_project, tmp_path, monkeypatch
 ):

@@ -51,15 +51,20 @@ class Context:
         """Parameters of the run, runtime parameters applied."""
         return dict(self.config_loader["parameters"])
 
-    @property
+    @cached_property
     def catalog(self) -> DataCatalog:
-        """A catalog with the latest versions of every versioned dataset."""
+        """The context's catalog (latest versions), built once on first use.
+
+        Reading an attribute should not rebuild datasets nor fire
+        ``after_catalog_created`` each time; call :meth:`get_catalog` for a
+        fresh catalog.
+        """
         return self.get_catalog()
 
     def get_catalog(
         self, save_version: str | None = None, load_versions: Mapping[str, str] | None = None
     ) -> DataCatalog:
-        """Build the catalog, with credentials, for one run."""
+        """Build a new catalog, with credentials, for one run; hooks see every build."""
         conf_catalog = dict(self.config_loader["catalog"])
         if self.project_path is not None:
             conf_catalog = _anchor_paths(conf_catalog, self.project_path)
