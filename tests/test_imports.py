@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 import textwrap
@@ -91,6 +93,40 @@ def test_public_api_is_exactly_this() -> None:
     for name in kilnflow.__all__:
         assert getattr(kilnflow, name) is not None, name
     assert set(kilnflow.__all__) <= set(dir(kilnflow))
+
+
+#: Every module a user may import: no part of its dotted name starts with "_".
+PUBLIC_MODULES = sorted(
+    {"kilnflow"}
+    | {
+        found.name
+        for found in pkgutil.walk_packages(kilnflow.__path__, "kilnflow.")
+        if not any(part.startswith("_") for part in found.name.split("."))
+    }
+)
+
+
+def test_public_modules_are_found() -> None:
+    assert {
+        "kilnflow.cli",
+        "kilnflow.config",
+        "kilnflow.deploy.airflow",
+        "kilnflow.errors",
+        "kilnflow.hooks",
+        "kilnflow.io",
+        "kilnflow.ipython",
+        "kilnflow.project",
+        "kilnflow.runner",
+        "kilnflow.session",
+    } <= set(PUBLIC_MODULES)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_dir_of_a_public_module_is_exactly_its_all(name: str) -> None:
+    module = importlib.import_module(name)
+    assert dir(module) == sorted(module.__all__)
+    for public in module.__all__:
+        assert hasattr(module, public), f"{name}.{public}"
 
 
 def test_public_names_are_the_objects_of_their_subpackages() -> None:

@@ -153,3 +153,7 @@ def did_you_mean(name: str, candidates: Iterable[str], *, limit: int = 3) -> str
         return ""
     quoted = " or ".join(repr(m) for m in matches)
     return f" Did you mean {quoted}?"
+
+
+def __dir__() -> list[str]:
+    return __all__

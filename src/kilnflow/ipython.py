@@ -108,3 +108,7 @@ def _forget_project_modules(root: Path) -> None:
     package = read_metadata(root).package_name
     for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
         del sys.modules[name]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -5,3 +5,7 @@ from __future__ import annotations
 from kilnflow.cli._main import cli, main
 
 __all__ = ["cli", "main"]
+
+
+def __dir__() -> list[str]:
+    return __all__

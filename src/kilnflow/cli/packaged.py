@@ -46,3 +46,7 @@ def run_packaged(package: str, argv: Sequence[str] | None = None) -> Any:
         return report_errors(command, None, f"python -m {package}")
     args = list(argv)
     return command.main(args, prog_name=package, standalone_mode=False, obj={"argv": args})
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -11,3 +11,7 @@ from __future__ import annotations
 from kilnflow.config._loader import ConfigLoader
 
 __all__ = ["ConfigLoader"]
+
+
+def __dir__() -> list[str]:
+    return __all__

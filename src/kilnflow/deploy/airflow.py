@@ -189,3 +189,7 @@ def _airflow_record(context: Mapping[str, Any]) -> dict[str, Any]:
         "try_number": getattr(task_instance, "try_number", None),
         "_when": when if isinstance(when, datetime.datetime) else None,
     }
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -35,3 +35,7 @@ def init_docker(
     for template, target in zip(_FILES, targets):
         target.write_text(render_template(f"docker/{template}", context), "utf-8")
     return targets
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -24,3 +24,7 @@ __all__ = [
     "register_hooks",
     "register_plugins",
 ]
+
+
+def __dir__() -> list[str]:
+    return __all__

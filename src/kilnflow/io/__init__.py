@@ -23,3 +23,7 @@ __all__ = [
     "YAMLDataset",
     "dataset_from_config",
 ]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -93,3 +93,7 @@ class ParquetDataset(_PandasDataset):
 
     def _save_to(self, file: BinaryIO, data: Any) -> None:
         data.to_parquet(file, **self._save_args)
+
+
+def __dir__() -> list[str]:
+    return __all__

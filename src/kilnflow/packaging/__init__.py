@@ -5,3 +5,7 @@ from __future__ import annotations
 from kilnflow.packaging._build import package_project
 
 __all__ = ["package_project"]
+
+
+def __dir__() -> list[str]:
+    return __all__

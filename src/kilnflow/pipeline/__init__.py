@@ -11,3 +11,7 @@ from kilnflow.pipeline._node import Node, node
 from kilnflow.pipeline._pipeline import Pipeline
 
 __all__ = ["Node", "Pipeline", "node", "pipeline"]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -60,3 +60,7 @@ def __getattr__(name: str) -> Any:
 
         return create_project
     raise AttributeError(f"module 'kilnflow.project' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

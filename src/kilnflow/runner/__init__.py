@@ -23,3 +23,7 @@ __all__ = [
     "WorkerInit",
     "run_node",
 ]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -25,3 +25,7 @@ __all__ = [
     "redact_values",
     "split_pairs",
 ]
+
+
+def __dir__() -> list[str]:
+    return __all__
