@@ -16,9 +16,13 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kilnflow.deploy._grouping import Task
+    from kilnflow.io import DataCatalog
 
 __all__ = ["AIRFLOW_PATTERNS", "create_dag", "dag_run_version", "run_task"]
 
@@ -43,25 +47,14 @@ def create_dag(
     from kilnflow._version import __version__
     from kilnflow.deploy._grouping import group_nodes
     from kilnflow.project import get_pipeline, package_name
-    from kilnflow.session import Session
 
     package = package_name()
     pipeline = get_pipeline(pipeline_name)
-    with Session.create(env=env, save_on_close=False) as session:
-        context = session.load_context()
-        context.config_loader.config_patterns.setdefault("airflow", AIRFLOW_PATTERNS)
-        settings = dict(context.config_loader["airflow"])
-        catalog = context.catalog
+    settings, catalog = _airflow_conf_and_catalog(env)
     tasks = group_nodes(pipeline, catalog.is_memory, by=group_by)
-    unknown = sorted(set(settings) - _DAG_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"conf/{env or 'base'}/airflow.yml: unknown keys {', '.join(unknown)}; "
-            f"use {', '.join(sorted(_DAG_KEYS))}."
-        )
+    _check_dag_keys(settings, env)
     pipeline_label = "default" if pipeline_name == "__default__" else pipeline_name
     dag_id = _identifier(f"{package}_{pipeline_label}")
-    variables = {task.name: f"task_{index}" for index, task in enumerate(tasks, start=1)}
     rendered = render_template(
         "airflow/dag.py.jinja",
         {
@@ -71,22 +64,8 @@ def create_dag(
             "function_name": dag_id,
             "env": env,
             "conf_source": conf_source,
-            "schedule": schedule if schedule is not None else settings.get("schedule"),
-            "start_date": _start_date(settings.get("start_date")),
-            "catchup": bool(settings.get("catchup", False)),
-            "tags": list(settings.get("tags", ["kilnflow", package])),
-            "default_args": _default_args(settings.get("default_args", {})),
-            "dag_args": {k: settings[k] for k in ("max_active_runs",) if k in settings},
-            "tasks": [
-                {
-                    "name": task.name,
-                    "variable": variables[task.name],
-                    "nodes": task.nodes,
-                    "upstream": task.upstream,
-                }
-                for task in tasks
-            ],
-            "variables": variables,
+            **_dag_arguments(settings, package, schedule),
+            **_task_arguments(tasks),
             "kilnflow_version": __version__,
             "command": command,
         },
@@ -94,6 +73,56 @@ def create_dag(
     target = Path(target_dir) / f"{package}_{_identifier(pipeline_label)}_dag.py"
     _write_atomically(target, rendered)
     return target
+
+
+def _airflow_conf_and_catalog(env: str | None) -> tuple[dict[str, Any], DataCatalog]:
+    """The ``airflow*`` configuration of ``env``, and the catalog that says which data is memory."""
+    from kilnflow.session import Session
+
+    with Session.create(env=env, save_on_close=False) as session:
+        context = session.load_context()
+        context.config_loader.config_patterns.setdefault("airflow", AIRFLOW_PATTERNS)
+        return dict(context.config_loader["airflow"]), context.catalog
+
+
+def _check_dag_keys(settings: Mapping[str, Any], env: str | None) -> None:
+    unknown = sorted(set(settings) - _DAG_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"conf/{env or 'base'}/airflow.yml: unknown keys {', '.join(unknown)}; "
+            f"use {', '.join(sorted(_DAG_KEYS))}."
+        )
+
+
+def _dag_arguments(
+    settings: Mapping[str, Any], package: str, schedule: str | None
+) -> dict[str, Any]:
+    """The DAG's own arguments: ``schedule`` given on the command line wins over airflow.yml."""
+    return {
+        "schedule": schedule if schedule is not None else settings.get("schedule"),
+        "start_date": _start_date(settings.get("start_date")),
+        "catchup": bool(settings.get("catchup", False)),
+        "tags": list(settings.get("tags", ["kilnflow", package])),
+        "default_args": _default_args(settings.get("default_args", {})),
+        "dag_args": {k: settings[k] for k in ("max_active_runs",) if k in settings},
+    }
+
+
+def _task_arguments(tasks: Sequence[Task]) -> dict[str, Any]:
+    """Tasks as the template writes them, each bound to a Python variable ``task_<n>``."""
+    variables = {task.name: f"task_{index}" for index, task in enumerate(tasks, start=1)}
+    return {
+        "tasks": [
+            {
+                "name": task.name,
+                "variable": variables[task.name],
+                "nodes": task.nodes,
+                "upstream": task.upstream,
+            }
+            for task in tasks
+        ],
+        "variables": variables,
+    }
 
 
 def _identifier(text: str) -> str:

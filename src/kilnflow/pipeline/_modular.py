@@ -81,8 +81,38 @@ def pipeline(
     label = "pipeline()" if namespace is None else f"pipeline(namespace={namespace!r})"
     prefix = check_namespace(namespace, label)
     extra_tags = normalize_tags(tags, label)
+    renames = _renames(base, label, inputs=inputs, outputs=outputs, parameters=parameters)
+    return Pipeline(
+        [
+            each._derive(
+                tuple(_rename(name, renames, prefix) for name in each.inputs),
+                tuple(_rename(name, renames, prefix) for name in each.outputs),
+                each.tags | extra_tags,
+                _nest(each.namespace, prefix),
+            )
+            for each in base.nodes
+        ]
+    )
 
+
+def _renames(
+    base: Pipeline,
+    label: str,
+    *,
+    inputs: DatasetMapping,
+    outputs: DatasetMapping,
+    parameters: DatasetMapping,
+) -> dict[str, str]:
+    """Every name the caller mapped, old -> new, each checked against what ``base`` uses."""
     free_inputs = base.inputs()
+    input_map = _input_map(inputs, free_inputs, label)
+    output_map = _as_mapping(outputs, "outputs", label)
+    _check_known(label, "outputs", output_map, base.all_outputs(), "an output of the pipeline")
+    parameter_map = _parameter_map(parameters, free_inputs, label)
+    return {**input_map, **output_map, **parameter_map}
+
+
+def _input_map(inputs: DatasetMapping, free_inputs: set[str], label: str) -> dict[str, str]:
     input_map = _as_mapping(inputs, "inputs", label)
     for name in input_map:
         if is_parameter(name):
@@ -97,8 +127,11 @@ def pipeline(
         {name for name in free_inputs if not is_parameter(name)},
         "a free input of the pipeline",
     )
-    output_map = _as_mapping(outputs, "outputs", label)
-    _check_known(label, "outputs", output_map, base.all_outputs(), "an output of the pipeline")
+    return input_map
+
+
+def _parameter_map(parameters: DatasetMapping, free_inputs: set[str], label: str) -> dict[str, str]:
+    """Parameter renames, written with or without ``params:``, always with it."""
     parameter_map = {
         _as_parameter(old): _as_parameter(new)
         for old, new in _as_mapping(parameters, "parameters", label).items()
@@ -110,28 +143,20 @@ def pipeline(
         {name for name in free_inputs if name.startswith("params:")},
         "a parameter the pipeline reads",
     )
-    renames = {**input_map, **output_map, **parameter_map}
+    return parameter_map
 
-    def rename(dataset: str) -> str:
-        if dataset in renames:
-            return renames[dataset]
-        if prefix is None or is_parameter(dataset):
-            return dataset
-        return f"{prefix}.{dataset}"
 
-    def node_namespace(current: str | None) -> str | None:
-        if prefix is None:
-            return current
-        return prefix if current is None else f"{prefix}.{current}"
+def _rename(dataset: str, renames: Mapping[str, str], prefix: str | None) -> str:
+    """A mapped name as mapped; otherwise namespaced, except parameters (shared)."""
+    if dataset in renames:
+        return renames[dataset]
+    if prefix is None or is_parameter(dataset):
+        return dataset
+    return f"{prefix}.{dataset}"
 
-    return Pipeline(
-        [
-            each._derive(
-                tuple(rename(name) for name in each.inputs),
-                tuple(rename(name) for name in each.outputs),
-                each.tags | extra_tags,
-                node_namespace(each.namespace),
-            )
-            for each in base.nodes
-        ]
-    )
+
+def _nest(current: str | None, prefix: str | None) -> str | None:
+    """A node's namespace under ``prefix``: ``prefix.current``, or ``prefix`` alone."""
+    if prefix is None:
+        return current
+    return prefix if current is None else f"{prefix}.{current}"

@@ -37,10 +37,14 @@ from kilnflow.session._worker import worker_initialiser
 
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
+    from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Pipeline
     from kilnflow.runner import AbstractRunner
 
 __all__ = ["Session", "make_store"]
+
+# Run filters recorded as sorted lists, in the order run_params lists them.
+_SORTED_FILTERS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
 
 
 def _now() -> str:
@@ -207,6 +211,31 @@ class Session:
         namespace: str | None = None,
     ) -> dict[str, Any]:
         """Run a registered pipeline, filtered as asked; return its free outputs."""
+        self._check_can_run()
+        from kilnflow.runner import SequentialRunner
+
+        filters: dict[str, Any] = {
+            "tags": tags,
+            "node_names": node_names,
+            "from_nodes": from_nodes,
+            "to_nodes": to_nodes,
+            "from_inputs": from_inputs,
+            "to_outputs": to_outputs,
+            "namespace": namespace,
+        }
+        name = pipeline_name or "__default__"
+        selected = _select(get_pipeline(name), **filters)
+        runner = runner or SequentialRunner()
+        run_params = self._run_params(name, runner, filters, load_versions)
+        self.store["run"] = run_params
+        context = self.load_context()
+        catalog = context.get_catalog(save_version=self.save_version, load_versions=load_versions)
+        outputs = self._run_between_hooks(runner, selected, catalog, run_params)
+        self._run_succeeded = True
+        self.store["outcome"] = "success"
+        return outputs
+
+    def _check_can_run(self) -> None:
         if self._closed:
             raise SessionError(
                 f"Session {self.session_id} is closed; create a new session to run again."
@@ -216,38 +245,34 @@ class Session:
                 f"Session {self.session_id} already ran its pipeline; a session runs once "
                 "(only a failed run may be retried): create a new session for another run."
             )
-        from kilnflow.runner import SequentialRunner
 
-        name = pipeline_name or "__default__"
-        selected = _select(
-            get_pipeline(name),
-            tags=tags,
-            node_names=node_names,
-            from_nodes=from_nodes,
-            to_nodes=to_nodes,
-            from_inputs=from_inputs,
-            to_outputs=to_outputs,
-            namespace=namespace,
-        )
-        runner = runner or SequentialRunner()
-        run_params = {
+    def _run_params(
+        self,
+        name: str,
+        runner: AbstractRunner,
+        filters: Mapping[str, Any],
+        load_versions: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """What hooks and the store see of the run: filters sorted, secrets hidden."""
+        return {
             "session_id": self.session_id,
             "pipeline_name": name,
-            "tags": sorted(tags or []),
-            "node_names": sorted(node_names or []),
-            "from_nodes": sorted(from_nodes or []),
-            "to_nodes": sorted(to_nodes or []),
-            "from_inputs": sorted(from_inputs or []),
-            "to_outputs": sorted(to_outputs or []),
+            **{key: sorted(filters[key] or []) for key in _SORTED_FILTERS},
             "load_versions": dict(load_versions or {}),
-            "namespace": namespace,
+            "namespace": filters["namespace"],
             "runner": type(runner).__name__,
             "env": self.env,
             "extra_params": redact_values(self.extra_params),
         }
-        self.store["run"] = run_params
-        context = self.load_context()
-        catalog = context.get_catalog(save_version=self.save_version, load_versions=load_versions)
+
+    def _run_between_hooks(
+        self,
+        runner: AbstractRunner,
+        selected: Pipeline,
+        catalog: DataCatalog,
+        run_params: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Run ``selected`` inside the pipeline hooks; timings are recorded even on failure."""
         hooks = self.hook_manager.hook
         hooks.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
         start = time.perf_counter()
@@ -271,8 +296,6 @@ class Session:
         hooks.after_pipeline_run(
             run_params=run_params, run_result=outputs, pipeline=selected, catalog=catalog
         )
-        self._run_succeeded = True
-        self.store["outcome"] = "success"
         return outputs
 
     def close(self) -> None:
