@@ -60,12 +60,27 @@ def test_public_names() -> None:
         "FileDataset",
         "JSONDataset",
         "MemoryDataset",
+        "PathDataset",
         "PickleDataset",
         "TextDataset",
+        "Version",
         "YAMLDataset",
+        "atomic_directory",
+        "atomic_write",
         "dataset_from_config",
+        "require",
+        "text_io",
+        "write_file",
     ]
-    assert kilnflow.io.pandas.__all__ == ["CSVDataset", "ParquetDataset"]
+    assert kilnflow.io.pandas.__all__ == [
+        "CSVDataset",
+        "ExcelDataset",
+        "FeatherDataset",
+        "JSONDataset",
+        "ParquetDataset",
+        "SQLQueryDataset",
+        "SQLTableDataset",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -434,7 +449,7 @@ def test_pandas_datasets_without_pandas_say_what_to_install(tmp_path: Path) -> N
         "from kilnflow.io import DataCatalog\n"
         "try:\n"
         "    entry = {'type': 'pandas.CSVDataset', 'filepath': 'c.csv'}\n"
-        "    DataCatalog.from_config({'cars': entry})\n"
+        "    DataCatalog.from_config({'cars': entry}).get('cars')\n"
         "except Exception as exc:\n"
         "    print(type(exc).__name__, exc)\n"
     )

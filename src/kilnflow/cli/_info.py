@@ -104,6 +104,5 @@ def list_datasets(env: str | None, pipeline_name: str | None) -> None:
         for name in names:
             if name.startswith("params:") or name == "parameters":
                 continue
-            dataset = data_catalog.get(name)
-            kind = type(dataset).__name__ if dataset is not None else "MemoryDataset (undeclared)"
+            kind = data_catalog.type_of(name) or "MemoryDataset (undeclared)"
             click.echo(f"{name}: {kind}")

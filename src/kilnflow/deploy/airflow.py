@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,7 +69,10 @@ def create_dag(
         },
     )
     target = Path(target_dir) / f"{package}_{_identifier(pipeline_label)}_dag.py"
-    _write_atomically(target, rendered)
+    from kilnflow.io import atomic_write
+
+    with atomic_write(target, "w") as file:
+        file.write(rendered)
     return target
 
 
@@ -154,18 +155,6 @@ def _default_args(values: Mapping[str, Any]) -> str:
         else:
             items.append(f"{key!r}: {value!r}")
     return "{" + ", ".join(items) + "}"
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def dag_run_version(run_id: str, when: datetime.datetime | None) -> str:

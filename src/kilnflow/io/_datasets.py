@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import importlib
+import os
+from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from kilnflow.errors import DatasetError, did_you_mean
 
-from ._core import AbstractDataset, _reason
+from ._core import AbstractDataset, _reason, require
 from ._file import FileDataset, text_io
 
 __all__ = ["JSONDataset", "MemoryDataset", "PickleDataset", "TextDataset", "YAMLDataset"]
@@ -97,18 +100,66 @@ def _infer_copy_mode(data: Any) -> str:
     return _LIBRARY_COPY_MODES.get(library, "deepcopy")
 
 
+#: Pickle backends: the module that reads and writes, and the extra that installs it.
+_BACKENDS = {
+    "pickle": ("pickle", None),
+    "joblib": ("joblib", "pickle"),
+    "cloudpickle": ("cloudpickle", "pickle"),
+}
+
+
 class PickleDataset(FileDataset):
-    """Any picklable object; ``load_args``/``save_args`` go to ``pickle.load``/``dump``."""
+    """Any picklable object, through ``backend`` pickle (default), joblib or cloudpickle.
+
+    ``load_args``/``save_args`` go to the backend's ``load``/``dump``;
+    joblib and cloudpickle come with ``pip install "kilnflow[pickle]"``.
+    Loading a pickle runs code from the file: load only pickles you trust.
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike[str],
+        *,
+        backend: str = "pickle",
+        load_args: Mapping[str, Any] | None = None,
+        save_args: Mapping[str, Any] | None = None,
+        credentials: Mapping[str, Any] | None = None,
+        fs_args: Mapping[str, Any] | None = None,
+        versioned: bool = False,
+        load_version: str | None = None,
+        save_version: str | None = None,
+    ) -> None:
+        super().__init__(
+            filepath,
+            load_args=load_args,
+            save_args=save_args,
+            credentials=credentials,
+            fs_args=fs_args,
+            versioned=versioned,
+            load_version=load_version,
+            save_version=save_version,
+        )
+        if backend not in _BACKENDS:
+            hint = did_you_mean(str(backend), _BACKENDS) or f" Use one of {', '.join(_BACKENDS)}."
+            raise DatasetError(
+                f"PickleDataset for {self._filepath!r}: unknown backend {backend!r}.{hint}"
+            )
+        module, extra = _BACKENDS[backend]
+        if extra is not None:
+            require(f"PickleDataset for {self._filepath!r} with backend {backend!r}", extra, module)
+        self._backend = backend
 
     def _load_from(self, file: BinaryIO) -> Any:
-        import pickle
-
-        return pickle.load(file, **self._load_args)
+        return importlib.import_module(self._backend).load(file, **self._load_args)
 
     def _save_to(self, file: BinaryIO, data: Any) -> None:
-        import pickle
+        importlib.import_module(self._backend).dump(data, file, **self._save_args)
 
-        pickle.dump(data, file, **self._save_args)
+    def _describe(self) -> dict[str, Any]:
+        info = super()._describe()
+        if self._backend != "pickle":
+            info["backend"] = self._backend
+        return info
 
 
 class JSONDataset(FileDataset):

@@ -1,10 +1,10 @@
-"""Datasets stored as one file, local or remote, optionally versioned.
+"""Datasets stored as files, local or remote, optionally versioned; the atomic writers.
 
 fsspec is imported, and the file system created, on first use, so a catalog
 of file datasets costs nothing to build. Saves never leave half a file: on
 local disk the data goes to a temporary file in the target directory that
-replaces the target only once complete; elsewhere it is serialized in memory
-and written in one call.
+replaces the target only once complete (:func:`atomic_write`); elsewhere it
+is serialized in memory and written in one call.
 """
 
 from __future__ import annotations
@@ -14,15 +14,27 @@ import contextlib
 import io
 import os
 import posixpath
-from collections.abc import Iterator, Mapping
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, ClassVar, TextIO
+from typing import IO, Any, BinaryIO, ClassVar, Literal, TextIO, overload
 
 from kilnflow.errors import DatasetError, VersionNotFoundError
 
 from ._core import AbstractDataset
 
-__all__ = ["FileDataset", "new_version", "text_io"]
+__all__ = [
+    "FileDataset",
+    "PathDataset",
+    "atomic_directory",
+    "atomic_write",
+    "is_local",
+    "new_version",
+    "text_io",
+    "versioned_load_path",
+    "versioned_save_path",
+    "write_file",
+]
 
 
 def new_version() -> str:
@@ -40,13 +52,176 @@ def text_io(binary: BinaryIO) -> Iterator[TextIO]:
         wrapper.detach()
 
 
-class FileDataset(AbstractDataset):
-    """Base of datasets kept in one file; subclasses only (de)serialize.
+def _temporary_sibling(target: str | os.PathLike[str]) -> tuple[str, str]:
+    directory, basename = os.path.split(os.fspath(target))
+    os.makedirs(directory or os.curdir, exist_ok=True)
+    # An unguessable name opened with mode "x" respects the umask, unlike mkstemp.
+    return directory, os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
 
-    Subclasses implement ``_load_from`` and ``_save_to`` on a binary file
-    object (wrap it with :func:`text_io` for text) and may set
-    ``default_load_args`` / ``default_save_args``, which the user's
-    ``load_args`` / ``save_args`` update.
+
+@overload
+def atomic_write(
+    target: str | os.PathLike[str], mode: Literal["wb"] = "wb"
+) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+
+@overload
+def atomic_write(
+    target: str | os.PathLike[str], mode: Literal["w"]
+) -> contextlib.AbstractContextManager[TextIO]: ...
+
+
+def atomic_write(
+    target: str | os.PathLike[str], mode: Literal["w", "wb"] = "wb"
+) -> contextlib.AbstractContextManager[IO[Any]]:
+    """Open a local file for writing that replaces ``target`` only once closed whole.
+
+    Readers see the old file or the new one, never half of one; if the
+    ``with`` block fails, ``target`` is untouched and no temporary file
+    stays behind. Text mode writes UTF-8. Parent folders are created.
+    """
+    return _atomic_write(target, mode)
+
+
+@contextlib.contextmanager
+def _atomic_write(target: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
+    _, temporary = _temporary_sibling(target)
+    try:
+        if mode == "w":
+            with open(temporary, "x", encoding="utf-8") as text:
+                yield text
+        else:
+            with open(temporary, "xb") as binary:
+                yield binary
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a fresh local folder that replaces the folder ``target`` once filled.
+
+    The old folder is moved aside before the new one takes its place and
+    removed after, so ``target`` holds either the complete old content or
+    the complete new content; a failed ``with`` block leaves it as it was.
+    """
+    _, temporary = _temporary_sibling(target)
+    os.mkdir(temporary)
+    try:
+        yield temporary
+        aside = None
+        if os.path.lexists(target):
+            _, aside = _temporary_sibling(target)
+            os.replace(target, aside)
+        os.replace(temporary, target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if aside is not None:
+        if os.path.isdir(aside) and not os.path.islink(aside):
+            shutil.rmtree(aside)
+        else:
+            os.unlink(aside)
+
+
+def is_local(fs: Any) -> bool:
+    """Tell whether the fsspec file system ``fs`` is the local disk."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return "file" in protocols or "local" in protocols
+
+
+def write_file(fs: Any, target: str, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``target`` on ``fs`` with ``write``, all at once or not at all.
+
+    Locally through :func:`atomic_write`; on other file systems ``write``
+    fills a buffer first, which is uploaded in one call.
+    """
+    if is_local(fs):
+        with atomic_write(target) as file:
+            write(file)
+    else:
+        buffer = io.BytesIO()
+        write(buffer)
+        fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        fs.pipe_file(target, buffer.getvalue())
+    fs.invalidate_cache(target)
+
+
+def versioned_save_path(fs: Any, path: str, version: str, label: str) -> str:
+    """Return ``<path>/<version>/<basename>``, refusing a version that already exists."""
+    target = posixpath.join(path, version, posixpath.basename(path))
+    if fs.exists(target):
+        raise DatasetError(
+            f"Cannot save {label}: version {version!r} already exists at {target!r} and "
+            "versions are never overwritten; save under a new version."
+        )
+    return target
+
+
+def versioned_load_path(
+    fs: Any, path: str, load_version: str | None, save_version: str | None, label: str
+) -> str:
+    """Return the file a versioned load reads.
+
+    That is ``load_version``'s file when given, else ``save_version``'s when
+    it exists (what this run, or its sibling sessions, saved), else the
+    greatest version's.
+    """
+    basename = posixpath.basename(path)
+    if load_version is not None:
+        target = posixpath.join(path, load_version, basename)
+        if not fs.exists(target):
+            raise VersionNotFoundError(
+                f"Cannot load {label}: version {load_version!r} does not exist at "
+                f"{target!r}; pick a saved version or omit it to load the latest."
+            )
+        return target
+    if save_version is not None:
+        # Sessions that share a save version (the tasks of one Airflow DAG run)
+        # read what they saved, even if a concurrent run saved something newer.
+        own = posixpath.join(path, save_version, basename)
+        if fs.exists(own):
+            return own
+    found = fs.glob(posixpath.join(path, "*", basename))
+    versions = [posixpath.basename(posixpath.dirname(match)) for match in found]
+    if not versions:
+        raise VersionNotFoundError(
+            f"Cannot load {label}: no version has been saved under {path!r}; run the "
+            "pipeline that saves it first."
+        )
+    return posixpath.join(path, max(versions), basename)
+
+
+def storage_options(
+    owner: str, credentials: Mapping[str, Any] | None, fs_args: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Merge ``fs_args`` and ``credentials`` into fsspec storage options."""
+    for argument, value in (("credentials", credentials), ("fs_args", fs_args)):
+        if value is not None and not isinstance(value, Mapping):
+            raise DatasetError(
+                f"{owner}: {argument} must be a mapping of storage options, not "
+                f"{type(value).__name__}."
+            )
+    return {**(fs_args or {}), **(credentials or {})}
+
+
+def absolute(filepath: str) -> str:
+    """A relative local path means the working directory of now, not of first use."""
+    is_url = "://" in filepath or "::" in filepath
+    return filepath if is_url else os.path.abspath(filepath)
+
+
+class PathDataset(AbstractDataset):
+    """Base of datasets kept at one path, local or remote, optionally versioned.
+
+    It owns the path, the file system and the versions; subclasses implement
+    ``_load`` and ``_save`` with :meth:`_filesystem`, :meth:`_load_path` and
+    :meth:`_save_path`, and write through :func:`write_file` or
+    :func:`atomic_directory` to keep saves atomic. Datasets of one file
+    subclass :class:`FileDataset` instead, which does all of that for them.
 
     ``filepath`` is a local path or an fsspec URL (``s3://bucket/key``);
     ``credentials`` and ``fs_args`` become the file system's storage options.
@@ -73,75 +248,19 @@ class FileDataset(AbstractDataset):
         save_version: str | None = None,
     ) -> None:
         self._filepath = os.fspath(filepath)
+        owner = f"{type(self).__name__} for {self._filepath!r}"
         if not versioned and (load_version is not None or save_version is not None):
             raise DatasetError(
-                f"{type(self).__name__} for {self._filepath!r} got a load or save version "
-                "but is not versioned; pass versioned=True."
+                f"{owner} got a load or save version but is not versioned; pass versioned=True."
             )
-        for argument, value in (("credentials", credentials), ("fs_args", fs_args)):
-            if value is not None and not isinstance(value, Mapping):
-                raise DatasetError(
-                    f"{type(self).__name__} for {self._filepath!r}: {argument} must be a "
-                    f"mapping of storage options, not {type(value).__name__}."
-                )
+        self._storage_options = storage_options(owner, credentials, fs_args)
         self._load_args = {**self.default_load_args, **(load_args or {})}
         self._save_args = {**self.default_save_args, **(save_args or {})}
-        self._storage_options = {**(fs_args or {}), **(credentials or {})}
         self._versioned = bool(versioned)
         self._load_version = load_version
         self._save_version = save_version
-        # A relative local path means the working directory of now, not of first use.
-        is_url = "://" in self._filepath or "::" in self._filepath
-        self._target = self._filepath if is_url else os.path.abspath(self._filepath)
+        self._target = absolute(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
-
-    @abc.abstractmethod
-    def _load_from(self, file: BinaryIO) -> Any: ...
-
-    @abc.abstractmethod
-    def _save_to(self, file: BinaryIO, data: Any) -> None: ...
-
-    def _load(self) -> Any:
-        fs, path = self._filesystem()
-        with fs.open(self._load_path(fs, path), "rb") as file:
-            return self._load_from(file)
-
-    def _save(self, data: Any) -> None:
-        fs, path = self._filesystem()
-        target = path
-        if self._versioned:
-            if self._save_version is None:
-                self._save_version = new_version()
-            target = posixpath.join(path, self._save_version, posixpath.basename(path))
-            if fs.exists(target):
-                raise DatasetError(
-                    f"Cannot save {self._label()}: version {self._save_version!r} already "
-                    f"exists at {target!r} and versions are never overwritten; save under "
-                    "a new version."
-                )
-        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
-        if "file" in protocols:
-            self._save_local(target, data)
-        else:
-            buffer = io.BytesIO()
-            self._save_to(buffer, data)
-            fs.makedirs(posixpath.dirname(target), exist_ok=True)
-            fs.pipe_file(target, buffer.getvalue())
-        fs.invalidate_cache(target)
-
-    def _save_local(self, target: str, data: Any) -> None:
-        directory, basename = os.path.split(target)
-        os.makedirs(directory, exist_ok=True)
-        # Mode "x" on an unguessable name respects the umask, unlike mkstemp.
-        temporary = os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
-        try:
-            with open(temporary, "xb") as file:
-                self._save_to(file, data)
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
 
     def _exists(self) -> bool:
         fs, path = self._filesystem()
@@ -164,6 +283,7 @@ class FileDataset(AbstractDataset):
         return info
 
     def _filesystem(self) -> tuple[Any, str]:
+        """Return the fsspec file system and the path on it, created on first use."""
         if self._fs_path is None:
             from fsspec.core import url_to_fs
 
@@ -171,29 +291,41 @@ class FileDataset(AbstractDataset):
         return self._fs_path
 
     def _load_path(self, fs: Any, path: str) -> str:
-        """Return the file a load reads; for versions, the chosen version's file."""
+        """Return the path a load reads; for versions, the chosen version's."""
         if not self._versioned:
             return path
-        basename = posixpath.basename(path)
-        if self._load_version is not None:
-            target = posixpath.join(path, self._load_version, basename)
-            if not fs.exists(target):
-                raise VersionNotFoundError(
-                    f"Cannot load {self._label()}: version {self._load_version!r} does not "
-                    f"exist at {target!r}; pick a saved version or omit it to load the latest."
-                )
-            return target
-        if self._save_version is not None:
-            # Sessions that share a save version (the tasks of one Airflow DAG run)
-            # read what they saved, even if a concurrent run saved something newer.
-            own = posixpath.join(path, self._save_version, basename)
-            if fs.exists(own):
-                return own
-        found = fs.glob(posixpath.join(path, "*", basename))
-        versions = [posixpath.basename(posixpath.dirname(match)) for match in found]
-        if not versions:
-            raise VersionNotFoundError(
-                f"Cannot load {self._label()}: no version has been saved under {path!r}; "
-                "run the pipeline that saves it first."
-            )
-        return posixpath.join(path, max(versions), basename)
+        return versioned_load_path(fs, path, self._load_version, self._save_version, self._label())
+
+    def _save_path(self, fs: Any, path: str) -> str:
+        """Return the path a save writes; for versions, a new version's."""
+        if not self._versioned:
+            return path
+        if self._save_version is None:
+            self._save_version = new_version()
+        return versioned_save_path(fs, path, self._save_version, self._label())
+
+
+class FileDataset(PathDataset):
+    """Base of datasets kept in one file; subclasses only (de)serialize.
+
+    Subclasses implement ``_load_from`` and ``_save_to`` on a binary file
+    object (wrap it with :func:`text_io` for text) and may set
+    ``default_load_args`` / ``default_save_args``, which the user's
+    ``load_args`` / ``save_args`` update. Paths, credentials, versions and
+    atomic saves work as :class:`PathDataset` describes, with no code.
+    """
+
+    @abc.abstractmethod
+    def _load_from(self, file: BinaryIO) -> Any: ...
+
+    @abc.abstractmethod
+    def _save_to(self, file: BinaryIO, data: Any) -> None: ...
+
+    def _load(self) -> Any:
+        fs, path = self._filesystem()
+        with fs.open(self._load_path(fs, path), "rb") as file:
+            return self._load_from(file)
+
+    def _save(self, data: Any) -> None:
+        fs, path = self._filesystem()
+        write_file(fs, self._save_path(fs, path), lambda file: self._save_to(file, data))

@@ -177,13 +177,15 @@ class AbstractRunner(ABC):
             from kilnflow.hooks import create_hook_manager
 
             hook_manager = create_hook_manager()
-        missing = sorted(name for name in pipeline.inputs() if not catalog.exists(name))
+        missing = sorted(name for name in pipeline.inputs() if not catalog.can_load(name))
         if missing:
             names = ", ".join(repr(name) for name in missing)
             raise MissingInputsError(
-                f"The pipeline's free inputs {names} do not exist: declare them in the "
-                "catalog with data that exists, or add the nodes that produce them."
+                f"The pipeline's free inputs {names} are not in the catalog: declare them "
+                "in the catalog, or add the nodes that produce them."
             )
+        for name in pipeline.datasets():
+            catalog.get(name)  # constructed now, so a missing library fails before any node
         self.node_durations = {}
         self._prepare(pipeline, catalog, hook_manager, worker_init)
         self._schedule(pipeline, catalog, hook_manager, session_id)

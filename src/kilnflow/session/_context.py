@@ -86,11 +86,13 @@ class Context:
         return catalog
 
 
-def _wants_credentials(conf_catalog: Mapping[str, Any]) -> bool:
-    """Read credentials files only when some dataset names credentials."""
-    return any(
-        isinstance(entry, Mapping) and "credentials" in entry for entry in conf_catalog.values()
-    )
+def _wants_credentials(value: Any) -> bool:
+    """Read credentials files only when some dataset names credentials, at any depth."""
+    if isinstance(value, Mapping):
+        return "credentials" in value or any(_wants_credentials(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_wants_credentials(item) for item in value)
+    return False
 
 
 def _anchor_paths(conf_catalog: dict[str, Any], project_path: Path) -> dict[str, Any]:
@@ -102,7 +104,15 @@ def _anchor_paths(conf_catalog: dict[str, Any], project_path: Path) -> dict[str,
     """
     anchored = dict(conf_catalog)
     for name, entry in conf_catalog.items():
-        filepath = entry.get("filepath") if isinstance(entry, Mapping) else None
-        if isinstance(filepath, str) and "://" not in filepath and not Path(filepath).is_absolute():
-            anchored[name] = {**entry, "filepath": (project_path / filepath).as_posix()}
+        if not isinstance(entry, Mapping):
+            continue
+        relative = {
+            key: (project_path / location).as_posix()
+            for key in ("filepath", "path")  # ``path``: the folder of a PartitionedDataset
+            if isinstance(location := entry.get(key), str)
+            and "://" not in location
+            and not Path(location).is_absolute()
+        }
+        if relative:
+            anchored[name] = {**entry, **relative}
     return anchored
