@@ -640,3 +640,223 @@ def test_load_version_for_an_unknown_dataset(tmp_path: Path) -> None:
         "Load version 'v1' was given for dataset 'car', which is not in the catalog. "
         "Did you mean 'cars'?"
     )
+
+
+# Credentials at any depth, metadata, transcoding, copies
+
+
+def test_credentials_are_resolved_at_any_depth(
+    recording_fs: type[RecordingFileSystem], tmp_path: Path
+) -> None:
+    catalog = DataCatalog.from_config(
+        {
+            "cars": {
+                "type": "PickleDataset",
+                "filepath": f"kfrecording://bucket/{tmp_path.name}/cars.pkl",
+                "fs_args": {"client_kwargs": {"credentials": "bucket_creds", "region": "eu"}},
+            }
+        },
+        credentials={"bucket_creds": {"token": "abc"}},
+    )
+
+    catalog.save("cars", [1])
+
+    assert recording_fs.created == [
+        {"client_kwargs": {"credentials": {"token": "abc"}, "region": "eu"}}
+    ]
+
+
+def test_missing_credentials_at_depth_name_the_dataset_and_file() -> None:
+    with pytest.raises(DatasetError) as info:
+        DataCatalog.from_config(
+            {
+                "cars": {
+                    "type": "PickleDataset",
+                    "filepath": "x.pkl",
+                    "fs_args": {"client_kwargs": {"credentials": "nope"}},
+                }
+            }
+        )
+    assert str(info.value).startswith(
+        "Dataset 'cars' uses credentials 'nope', which are not defined; add a 'nope' entry "
+        "to conf/<env>/credentials.yml."
+    )
+
+
+def test_metadata_is_kept_and_never_passed_to_the_class(tmp_path: Path) -> None:
+    metadata = {"viz": {"layer": "raw", "preview_args": {"nrows": 5}}, "owner": "data-team"}
+    catalog = DataCatalog.from_config(
+        {
+            "cars": {
+                "type": "JSONDataset",
+                "filepath": str(tmp_path / "cars.json"),
+                "metadata": metadata,
+            },
+            "{name}_csv": {
+                "type": "pandas.CSVDataset",
+                "filepath": str(tmp_path / "{name}.csv"),
+                "metadata": {"layer": "{name}"},
+            },
+        }
+    )
+
+    assert catalog.metadata("cars") == metadata  # before construction
+    dataset = catalog.get("cars")
+    assert dataset is not None
+    assert dataset.metadata == metadata
+    assert catalog.metadata("cars") == metadata  # after
+    assert catalog.metadata("trips_csv") == {"layer": "trips"}
+    assert catalog.metadata("undeclared") == {}
+    catalog.save("cars", {"a": 1})
+    assert catalog.load("cars") == {"a": 1}
+
+
+def test_metadata_that_is_not_a_mapping() -> None:
+    with pytest.raises(DatasetError, match=r"Dataset 'cars': 'metadata' must be a mapping"):
+        DataCatalog.from_config({"cars": {"type": "MemoryDataset", "metadata": "raw"}})
+
+
+def test_transcoded_names_resolve_to_the_base_entry(tmp_path: Path) -> None:
+    catalog = DataCatalog.from_config(
+        {
+            "table": {"type": "JSONDataset", "filepath": str(tmp_path / "table.json")},
+            "other@pandas": {"type": "JSONDataset", "filepath": str(tmp_path / "p.json")},
+        }
+    )
+
+    catalog.save("table@pandas", [1, 2])
+
+    assert catalog.load("table@spark") == [1, 2]
+    assert catalog.get("table@spark") is catalog.get("table")
+    assert "table@anything" in catalog
+    assert not catalog.is_memory("table@pandas")
+    # An entry declared with its suffix is that entry, and the base name is not declared.
+    assert catalog.get("other@pandas") is not catalog.get("other@spark")
+    assert "other" not in catalog
+
+
+def test_undeclared_transcoded_names_share_one_memory_dataset() -> None:
+    catalog = DataCatalog()
+    catalog.save("frame@pandas", [3])
+    assert catalog.load("frame@spark") == [3]
+    assert catalog.is_memory("frame@spark")
+    assert catalog.list() == ["frame"]
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_catalog_can_be_deep_copied_and_pickled(tmp_path: Path, copier: str) -> None:
+    import copy
+    import pickle
+
+    catalog = DataCatalog.from_config(
+        {
+            "cars": {"type": "JSONDataset", "filepath": str(tmp_path / "cars.json")},
+            "{name}_txt": {"type": "TextDataset", "filepath": str(tmp_path / "{name}.txt")},
+        },
+        save_version="v1",
+    )
+    catalog.save("cars", [1])
+    catalog.save("notes_txt", "hello")
+    catalog.save("memory", {"x": 1})
+
+    twin = copy.deepcopy(catalog) if copier == "deepcopy" else pickle.loads(pickle.dumps(catalog))
+
+    assert twin.load("cars") == [1]
+    assert twin.load("notes_txt") == "hello"
+    assert twin.load("memory") == {"x": 1}
+    twin.save("memory", 2)  # the copy has a working lock and its own memory data
+    twin.save("late_txt", "new")
+    assert catalog.load("memory") == {"x": 1}
+    assert twin.save_version == "v1"
+
+
+def test_free_inputs_must_be_declared_not_exist(tmp_path: Path) -> None:
+    """A declared dataset is a source even when exists() is false or costly to ask."""
+    from kilnflow.errors import MissingInputsError
+    from kilnflow.pipeline import Pipeline, node
+    from kilnflow.runner import SequentialRunner
+
+    class Remote(AbstractDataset):
+        """Like a table or an API: no cheap existence check, so no _exists."""
+
+        def _load(self) -> Any:
+            return 20
+
+        def _save(self, data: Any) -> None:
+            raise NotImplementedError
+
+        def _describe(self) -> dict[str, Any]:
+            return {}
+
+    pipe = Pipeline([node(lambda x, y: x + y, ["remote", "y"], "out", name="add")])
+    catalog = DataCatalog.from_config({"remote": {"type": Remote}})
+    catalog.save("y", 1)
+    assert catalog.exists("remote")
+    assert SequentialRunner().run(pipe, catalog) == {"out": 21}
+
+    with pytest.raises(MissingInputsError, match=r"free inputs 'y' are not in the catalog"):
+        SequentialRunner().run(pipe, DataCatalog.from_config({"remote": {"type": Remote}}))
+    empty = DataCatalog({"remote": Remote(), "y": MemoryDataset()})
+    with pytest.raises(MissingInputsError, match=r"'y'"):
+        SequentialRunner().run(pipe, empty)
+
+
+def test_datasets_are_constructed_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset whose library is missing fails only the runs that use it."""
+    from kilnflow.pipeline import Pipeline, node
+    from kilnflow.runner import SequentialRunner
+
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    catalog = DataCatalog.from_config(
+        {
+            "book": {"type": "pandas.ExcelDataset", "filepath": "book.xlsx"},
+            "n": {"type": "MemoryDataset", "data": 2},
+        }
+    )
+    assert catalog.list() == ["book", "n"]
+    assert catalog.type_of("book") == "pandas.ExcelDataset"
+    assert not catalog.is_memory("book")
+
+    doubled = Pipeline([node(lambda n: n * 2, "n", "twice", name="double")])
+    assert SequentialRunner().run(doubled, catalog) == {"twice": 4}
+
+    ran: list[int] = []
+
+    def first(n: int) -> int:
+        ran.append(n)
+        return n
+
+    uses_book = Pipeline([node(first, "n", "side"), node(len, "book", "rows")])
+    with pytest.raises(DatasetError) as info:
+        SequentialRunner().run(uses_book, catalog)
+    assert str(info.value) == (
+        "Dataset 'book': could not create a pandas.ExcelDataset: pandas.ExcelDataset for "
+        "'book.xlsx' needs openpyxl, which is not installed; install it with "
+        'pip install "kilnflow[excel]".'
+    )
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("type_", "message"),
+    [
+        (
+            "spark.SparkDataset",
+            "Dataset 'cars': type 'spark.SparkDataset' is a library dataset that is not built "
+            "in; use a dotted class path to it (for example 'kedro_datasets.spark.SparkDataset'",
+        ),
+        (
+            "pandas.GBQTableDataset",
+            "Dataset 'cars': type 'pandas.GBQTableDataset' is a library dataset that is not "
+            "built in; use a dotted class path",
+        ),
+        (
+            "polars.CVSDataset",
+            "Dataset 'cars': unknown type 'polars.CVSDataset'. Did you mean 'polars.CSVDataset'?",
+        ),
+    ],
+)
+def test_library_datasets_not_built_in_say_so(type_: str, message: str) -> None:
+    with pytest.raises(DatasetError) as info:
+        DataCatalog.from_config({"cars": {"type": type_}})
+    assert str(info.value).startswith(message)
