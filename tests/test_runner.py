@@ -226,21 +226,24 @@ def test_empty_pipeline_runs_nothing():
     assert SequentialRunner().run(Pipeline([]), DataCatalog()) == {}
 
 
-PROGRESS_SCRIPT = """
-from kilnflow.io import DataCatalog, MemoryDataset
-from kilnflow.pipeline import Pipeline, node
-from kilnflow.runner import SequentialRunner
+def test_progress_shown_by_the_callers_display_and_not_logged(caplog):
+    from contextlib import contextmanager
 
-def inc(x):
-    return x + 1
+    shown: list[tuple[int, str]] = []
 
-pipe = Pipeline([node(inc, "a", "b", name="first"), node(inc, "b", "c", name="second")])
-print(SequentialRunner().run(pipe, DataCatalog({"a": MemoryDataset(1)})))
-"""
+    @contextmanager
+    def display(total: int) -> Any:
+        yield lambda name: shown.append((total, name))
+
+    pipe = Pipeline([node(double, "a", "b", name="first"), node(double, "b", "c", name="second")])
+    with caplog.at_level(logging.INFO, logger="kilnflow.runner"):
+        SequentialRunner().run(pipe, DataCatalog({"a": MemoryDataset(1)}), progress=display)
+    assert shown == [(2, "first"), (2, "second")]
+    assert not [r for r in caplog.records if "Completed node" in r.getMessage()]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_progress_bar_on_a_terminal_and_no_log_lines():
+def read_terminal(command: list[str], cwd: Any) -> tuple[int, str]:
+    """Run ``command`` with stderr on a pseudo-terminal; its exit code and what it showed."""
     import os
     import pty
     import subprocess
@@ -248,10 +251,7 @@ def test_progress_bar_on_a_terminal_and_no_log_lines():
     controller, terminal = pty.openpty()
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
     process = subprocess.Popen(
-        [sys.executable, "-c", PROGRESS_SCRIPT],
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        env=env,
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=terminal, env=env
     )
     os.close(terminal)
     shown = b""
@@ -263,11 +263,18 @@ def test_progress_bar_on_a_terminal_and_no_log_lines():
         if not chunk:
             break
         shown += chunk
-    stdout, _ = process.communicate(timeout=60)
+    process.wait(timeout=60)
     os.close(controller)
-    text = shown.decode(errors="replace")
-    assert process.returncode == 0
-    assert stdout.decode().strip() == "{'c': 3}"
+    return process.returncode, shown.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_kilnflow_run_shows_a_progress_bar_on_a_terminal_and_no_log_lines(make_project):
+    from conftest import SCRIPTS
+
+    root = make_project()
+    returncode, text = read_terminal([str(SCRIPTS / "kilnflow"), "run"], root)
+    assert returncode == 0, text
     assert "Running nodes" in text
-    assert "2/2" in text
+    assert "3/3" in text
     assert "Completed node" not in text

@@ -81,7 +81,7 @@ def _load_versions(values: Iterable[str]) -> dict[str, str]:
 
 def resolve_runner(
     name: str, max_workers: int | None = None, runner_args: Iterable[str] = ()
-) -> AbstractRunner:
+) -> AbstractRunner[Any]:
     """Build the runner named on the command line (a short name or a class path).
 
     ``--max-workers`` and ``--runner-args key=value`` (values read as YAML, so
@@ -121,7 +121,7 @@ def resolve_runner(
                 f"Runner {name!r} does not take {given}; {runner_class.__name__} takes "
                 f"{accepted}.{did_you_mean(key, parameters)}"
             )
-    runner: AbstractRunner = runner_class(**arguments)
+    runner: AbstractRunner[Any] = runner_class(**arguments)
     return runner
 
 
@@ -178,6 +178,7 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     """Run the configured project as the options say, recording the command line."""
     from kilnflow._redact import redact_arguments, redact_pairs
     from kilnflow.cli._logging import configure_logging
+    from kilnflow.cli._progress import terminal_progress
     from kilnflow.errors import NodeFailedError
     from kilnflow.session import Session
 
@@ -198,6 +199,7 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         "to_outputs": split_names(options.get("to_outputs") or ()),
         "load_versions": _load_versions(options.get("load_versions") or ()),
         "namespace": options.get("namespace"),
+        "progress": terminal_progress(),
     }
     with Session.create(
         env=options.get("env"),

@@ -8,19 +8,24 @@ threads (:class:`ThreadRunner`), in worker processes
 
 from __future__ import annotations
 
-from kilnflow.runner._base import AbstractRunner, WorkerInit, run_node
+from kilnflow.runner._base import AbstractRunner
 from kilnflow.runner._dask import DaskRunner
 from kilnflow.runner._parallel import ParallelRunner
+from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._sequential import SequentialRunner
+from kilnflow.runner._task import Task, WorkerInit, run_node
 from kilnflow.runner._thread import ThreadRunner
 
 __all__ = [
     "AbstractRunner",
     "DaskRunner",
     "ParallelRunner",
+    "Progress",
     "SequentialRunner",
+    "Task",
     "ThreadRunner",
     "WorkerInit",
+    "log_progress",
     "run_node",
 ]
 

@@ -1,34 +1,29 @@
-"""The scheduling loop every runner shares, and the unit of work it submits."""
+"""The scheduling loop every runner shares."""
 
 from __future__ import annotations
 
 import heapq
-import logging
 import os
-import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError
-from kilnflow.runner._progress import progress
+from kilnflow.runner._progress import Progress, log_progress
+from kilnflow.runner._task import WorkerInit, run_node
 
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
     from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Node, Pipeline
 
-__all__ = ["AbstractRunner", "WorkerInit", "cpu_count", "run_node"]
+__all__ = ["AbstractRunner", "cpu_count"]
 
-logger = logging.getLogger("kilnflow.runner")
-
-#: Sets up a fresh worker process for the project and returns its hook manager.
-#: Whoever builds the runner (the session) provides it, picklable, so the runner
-#: layer never needs to know about projects.
-WorkerInit = Callable[[], "HookManager"]
+#: The executor a runner submits nodes to.
+ExecutorT = TypeVar("ExecutorT", bound=Executor)
 
 
 def cpu_count() -> int:
@@ -43,56 +38,7 @@ def cpu_count() -> int:
     return found or 1
 
 
-def run_node(
-    node: Node, catalog: DataCatalog, hook_manager: HookManager, session_id: str | None
-) -> float:
-    """Load a node's inputs, run it, save its outputs; return its duration in seconds.
-
-    Hooks see every load, run and save, wherever this function executes.
-    """
-    hooks = hook_manager.hook
-    start = time.perf_counter()
-    inputs: dict[str, Any] = {}
-    for name in node.inputs:
-        if name in inputs:
-            continue
-        hooks.before_dataset_loaded(dataset_name=name, node=node)
-        data = catalog.load(name)
-        hooks.after_dataset_loaded(dataset_name=name, data=data, node=node)
-        inputs[name] = data
-    for replaced in hooks.before_node_run(
-        node=node, catalog=catalog, inputs=inputs, session_id=session_id
-    ):
-        inputs.update(_checked_replacement(node, replaced))
-    try:
-        outputs = node.run(inputs)
-    except Exception as exc:
-        hooks.on_node_error(
-            error=exc, node=node, catalog=catalog, inputs=inputs, session_id=session_id
-        )
-        raise
-    hooks.after_node_run(
-        node=node, catalog=catalog, inputs=inputs, outputs=outputs, session_id=session_id
-    )
-    for name, data in outputs.items():
-        hooks.before_dataset_saved(dataset_name=name, data=data, node=node)
-        catalog.save(name, data)
-        hooks.after_dataset_saved(dataset_name=name, data=data, node=node)
-    return time.perf_counter() - start
-
-
-def _checked_replacement(node: Node, replaced: object) -> dict[str, Any]:
-    if replaced is None:
-        return {}
-    if not isinstance(replaced, dict) or not set(replaced) <= set(node.inputs):
-        raise RunnerError(
-            f"A before_node_run hook returned {replaced!r} for node {node.name!r}; it must "
-            f"return None or a dict whose keys are among the node's inputs {list(node.inputs)}."
-        )
-    return replaced
-
-
-class AbstractRunner(ABC):
+class AbstractRunner(ABC, Generic[ExecutorT]):
     """Runs a pipeline against a catalog; subclasses choose where nodes execute.
 
     The loop checks free inputs first, submits a node as soon as its parents
@@ -100,7 +46,8 @@ class AbstractRunner(ABC):
     and on failure stops submitting, lets running nodes finish, and raises
     :class:`NodeFailedError` naming the nodes to resume from.
 
-    A subclass provides :meth:`_executor` and may refine the parent-side steps
+    A subclass provides :meth:`_executor`, typed by the executor it yields
+    (``AbstractRunner[ThreadPoolExecutor]``), and may refine the parent-side steps
     around it: :meth:`_prepare` (checks before anything runs), :meth:`_submit`,
     :meth:`_finish` (a node's result back in this process) and :meth:`_release`.
     A runner runs one pipeline at a time.
@@ -119,10 +66,10 @@ class AbstractRunner(ABC):
         return self._max_workers or 1
 
     @abstractmethod
-    def _executor(self) -> AbstractContextManager[Executor]:
+    def _executor(self) -> AbstractContextManager[ExecutorT]:
         """Return a context manager yielding the executor nodes are submitted to."""
 
-    def _prepare(  # noqa: B027 - an optional step, nothing to do by default
+    def _prepare(
         self,
         pipeline: Pipeline,
         catalog: DataCatalog,
@@ -133,7 +80,7 @@ class AbstractRunner(ABC):
 
     def _submit(
         self,
-        executor: Executor,
+        executor: ExecutorT,
         node: Node,
         catalog: DataCatalog,
         hook_manager: HookManager,
@@ -143,7 +90,7 @@ class AbstractRunner(ABC):
         return executor.submit(run_node, node, catalog, hook_manager, session_id)
 
     def _finish(
-        self, executor: Executor, future: Future[Any], node: Node, catalog: DataCatalog
+        self, executor: ExecutorT, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
         """Return the duration of the finished ``node``, or raise its error.
 
@@ -154,7 +101,7 @@ class AbstractRunner(ABC):
         duration: float = future.result()
         return duration
 
-    def _release(self, executor: Executor, catalog: DataCatalog, name: str) -> None:
+    def _release(self, executor: ExecutorT, catalog: DataCatalog, name: str) -> None:
         """Free dataset ``name``: no node of this run reads it any more."""
         catalog.release(name)
 
@@ -166,12 +113,14 @@ class AbstractRunner(ABC):
         session_id: str | None = None,
         *,
         worker_init: WorkerInit | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Run every node of ``pipeline``; return the data of its free memory outputs.
 
         ``worker_init`` sets up each worker process of runners that run nodes
         in other processes; runners that run nodes in this process ignore it
-        and call ``hook_manager`` directly.
+        and call ``hook_manager`` directly. ``progress`` shows completed nodes
+        (the caller knows whether a person is watching); by default each is logged.
         """
         if hook_manager is None:
             from kilnflow.hooks import create_hook_manager
@@ -188,7 +137,7 @@ class AbstractRunner(ABC):
             catalog.get(name)  # constructed now, so a missing library fails before any node
         self.node_durations = {}
         self._prepare(pipeline, catalog, hook_manager, worker_init)
-        self._schedule(pipeline, catalog, hook_manager, session_id)
+        self._schedule(pipeline, catalog, hook_manager, session_id, progress or log_progress)
         return {name: catalog.load(name) for name in pipeline.outputs() if catalog.is_memory(name)}
 
     def _schedule(
@@ -197,6 +146,7 @@ class AbstractRunner(ABC):
         catalog: DataCatalog,
         hook_manager: HookManager,
         session_id: str | None,
+        progress: Progress,
     ) -> None:
         nodes = pipeline.nodes
         order = {node: index for index, node in enumerate(nodes)}

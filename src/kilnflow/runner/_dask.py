@@ -15,26 +15,20 @@ from every worker.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from uuid import uuid4
 
 from kilnflow.errors import RunnerError
-from kilnflow.runner._base import AbstractRunner, WorkerInit
-from kilnflow.runner._parallel import (
-    check_picklable,
-    default_worker_init,
-    run_elsewhere,
-    worker_datasets,
-)
+from kilnflow.runner._base import AbstractRunner
+from kilnflow.runner._task import WORKER, Task, WorkerInit, check_picklable, default_worker_init
 
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
-    from kilnflow.io import AbstractDataset, DataCatalog
+    from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Node, Pipeline
 
 __all__ = ["DaskRunner"]
@@ -42,9 +36,6 @@ __all__ = ["DaskRunner"]
 _T = TypeVar("_T")
 _INSTALL = 'DaskRunner needs dask.distributed: pip install "kilnflow[dask]".'
 _PLUGIN_NAME = "kilnflow-project"
-
-# Per worker process: the hooks the plugin built when the worker joined.
-_worker_hooks: HookManager | None = None
 
 #: Where a memory dataset lives on the cluster: a future, and the output name
 #: to pick from that node's result (None when the future holds the data itself).
@@ -65,9 +56,13 @@ def _cloudpickle_dump(obj: Any, file: Any) -> None:
     cloudpickle.dump(obj, file)
 
 
-def _set_worker_hooks(worker_init: WorkerInit) -> None:
-    global _worker_hooks  # noqa: PLW0603 - state of this worker process
-    _worker_hooks = worker_init()
+def _set_up_worker(worker_init: WorkerInit) -> None:
+    """Set up this worker process through this module's own worker state.
+
+    The plugin is sent by value; a call to a module-level function reaches the
+    worker's :data:`WORKER`, not a copy of it sent along with the plugin.
+    """
+    WORKER.set_up(worker_init)
 
 
 def _project_plugin(worker_init: WorkerInit) -> Any:
@@ -84,29 +79,20 @@ def _project_plugin(worker_init: WorkerInit) -> Any:
             self.init = init
 
         def setup(self, worker: Any) -> None:
-            _set_worker_hooks(self.init)
+            _set_up_worker(self.init)
 
     return ProjectWorkerPlugin(worker_init)
 
 
 def _run_task(
-    node: Node,
-    datasets: Mapping[str, AbstractDataset],
-    inputs: Mapping[str, tuple[Any, str | None]],
-    session_id: str | None,
+    task: Task, inputs: Mapping[str, tuple[Any, str | None]]
 ) -> tuple[float, dict[str, Any]]:
-    """The task of one node, on a worker; futures in ``inputs`` arrive resolved."""
-    if _worker_hooks is None:
-        raise RunnerError(
-            f"Dask worker process {os.getpid()} was not set up by Kilnflow's worker plugin, "
-            "so the node's hooks cannot run; run the pipeline with DaskRunner, which "
-            "registers the plugin."
-        )
+    """Run one node's task on a worker; the futures in ``inputs`` arrive resolved."""
     data = {
         name: value if output is None else value[1][output]
         for name, (value, output) in inputs.items()
     }
-    return run_elsewhere(node, datasets, data, session_id, _worker_hooks)
+    return task.run(data)
 
 
 def _duration(result: tuple[float, dict[str, Any]]) -> float:
@@ -158,7 +144,7 @@ class _DaskExecutor(Executor):
         self.remote.clear()
 
 
-class DaskRunner(AbstractRunner):
+class DaskRunner(AbstractRunner[_DaskExecutor]):
     """Runs nodes as tasks on a ``dask.distributed`` cluster.
 
     Give the ``address`` of a scheduler, or a connected ``client``; with
@@ -203,7 +189,7 @@ class DaskRunner(AbstractRunner):
         worker_init: WorkerInit | None,
     ) -> None:
         _import_distributed()
-        init = worker_init if worker_init is not None else default_worker_init(hook_manager)
+        init = worker_init or default_worker_init(hook_manager, _cloudpickle_dump)
         check_picklable(pipeline, catalog, _cloudpickle_dump, type(self).__name__, init)
         self._worker_init = init
         self._free_memory = frozenset(
@@ -211,7 +197,7 @@ class DaskRunner(AbstractRunner):
         )
 
     @contextmanager
-    def _executor(self) -> Iterator[Executor]:
+    def _executor(self) -> Iterator[_DaskExecutor]:
         distributed = _import_distributed()
         with ExitStack() as stack:
             client = self.client
@@ -244,41 +230,36 @@ class DaskRunner(AbstractRunner):
 
     def _submit(
         self,
-        executor: Executor,
+        executor: _DaskExecutor,
         node: Node,
         catalog: DataCatalog,
         hook_manager: HookManager,
         session_id: str | None,
     ) -> Future[Any]:
-        cluster = cast(_DaskExecutor, executor)
-        datasets = worker_datasets(node, catalog)
+        task = Task.of(node, catalog, session_id)
         inputs: dict[str, _Remote] = {}
-        for name in dict.fromkeys(node.inputs):
-            if name in datasets:
-                continue
-            if name not in cluster.remote:
-                cluster.remote[name] = (cluster.scatter(catalog.load(name)), None)
-            inputs[name] = cluster.remote[name]
-        task = cluster.task(_run_task, node, datasets, inputs, session_id)
-        for name in node.outputs:
-            if name not in datasets:
-                cluster.remote[name] = (task, name)
+        for name in task.memory_inputs:
+            if name not in executor.remote:
+                executor.remote[name] = (executor.scatter(catalog.load(name)), None)
+            inputs[name] = executor.remote[name]
+        remote = executor.task(_run_task, task, inputs)
+        for name in task.memory_outputs:
+            executor.remote[name] = (remote, name)
         # Only the duration comes back here; the outputs stay on the cluster.
-        return cluster.submit(_duration, task)
+        return executor.submit(_duration, remote)
 
     def _finish(
-        self, executor: Executor, future: Future[Any], node: Node, catalog: DataCatalog
+        self, executor: _DaskExecutor, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
         duration: float = future.result()
-        cluster = cast(_DaskExecutor, executor)
         free = [name for name in node.outputs if name in self._free_memory]
         if free:
-            task, _ = cluster.remote[free[0]]
+            task, _ = executor.remote[free[0]]
             outputs = task.result()[1]
             for name in free:
                 catalog.save(name, outputs[name])
         return duration
 
-    def _release(self, executor: Executor, catalog: DataCatalog, name: str) -> None:
-        cast(_DaskExecutor, executor).remote.pop(name, None)
+    def _release(self, executor: _DaskExecutor, catalog: DataCatalog, name: str) -> None:
+        executor.remote.pop(name, None)
         catalog.release(name)

@@ -9,59 +9,44 @@ picklable; without one, the hook objects registered in the parent are
 pickled to every worker. Either way a hook's state lives per worker process.
 
 Data between nodes: the parent loads a node's memory inputs and sends them
-with the node; the worker reads and writes every other dataset itself, and
-sends memory outputs back, which the parent saves into its catalog. In the
-worker, hooks see a plain ``DataCatalog`` holding only that node's datasets.
-
-Helpers used by other runners that run nodes outside this process live here.
+with the node's :class:`~kilnflow.runner._task.Task`; the worker reads and
+writes every other dataset itself, and sends memory outputs back, which the
+parent saves into its catalog. In the worker, hooks see a plain
+``DataCatalog`` holding only that node's datasets.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, Future
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError, did_you_mean
-from kilnflow.runner._base import AbstractRunner, WorkerInit, cpu_count, run_node
+from kilnflow.runner._base import AbstractRunner, cpu_count
+from kilnflow.runner._task import (
+    THREADS_HINT,
+    WORKER,
+    Task,
+    WorkerInit,
+    check_picklable,
+    default_worker_init,
+    reason,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
     from kilnflow.hooks import HookManager
-    from kilnflow.io import AbstractDataset, DataCatalog
+    from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Node, Pipeline
 
-__all__ = [
-    "START_METHOD_ENV",
-    "ParallelRunner",
-    "check_picklable",
-    "default_worker_init",
-    "run_elsewhere",
-    "worker_datasets",
-]
+__all__ = ["START_METHOD_ENV", "ParallelRunner"]
 
 #: Environment variable choosing the start method when none is passed.
 START_METHOD_ENV = "KILNFLOW_MP_START_METHOD"
-
-#: Writes a pickle of an object to a file-like sink, raising if it cannot.
-Dump = Callable[[Any, Any], None]
-
-_THREADS_HINT = "or use ThreadRunner, which runs nodes in this process and pickles nothing"
-
-# Per worker process: the hooks its initialiser built, or why it could not.
-_worker_hooks: HookManager | None = None
-_worker_setup_error: str | None = None
-
-
-class _Sink:
-    """A file that discards what is written: pickling checks need no bytes."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def _pickle_dump(obj: Any, file: Any) -> None:
@@ -70,143 +55,24 @@ def _pickle_dump(obj: Any, file: Any) -> None:
     pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def check_picklable(
-    pipeline: Pipeline, catalog: DataCatalog, dump: Dump, runner: str, worker_init: WorkerInit
-) -> None:
-    """Fail before the run when a node, a dataset or existing memory data cannot be pickled.
-
-    Only data that exists now is checked: memory outputs are checked as they
-    are produced, by the worker that produced them.
-    """
-    sink = _Sink()
-    for node in pipeline.nodes:
-        try:
-            dump(node, sink)
-        except Exception as exc:
-            raise RunnerError(
-                f"{runner} cannot send node {node.name!r} to its workers because it cannot be "
-                f"pickled ({_reason(exc)}): define its function at the top level of an "
-                f"importable module (not a lambda or a function inside a function), "
-                f"{_THREADS_HINT}."
-            ) from exc
-    inputs = pipeline.inputs()
-    for name in sorted(pipeline.datasets()):
-        memory = catalog.is_memory(name)
-        if memory and name not in inputs:
-            continue
-        try:
-            dump(catalog.get(name), sink)
-        except Exception as exc:
-            what = "its data" if memory else "its dataset object"
-            raise RunnerError(
-                f"{runner} cannot send dataset {name!r} to its workers because {what} cannot "
-                f"be pickled ({_reason(exc)}): save it with a file dataset in the catalog "
-                f"instead, {_THREADS_HINT}."
-            ) from exc
-    try:
-        dump(worker_init, sink)
-    except Exception as exc:
-        raise RunnerError(
-            f"{runner} cannot send its worker initialiser {worker_init!r} to its workers "
-            f"because it cannot be pickled ({_reason(exc)}): pass a module-level function "
-            f"or a functools.partial of one, {_THREADS_HINT}."
-        ) from exc
-
-
-def default_worker_init(hook_manager: HookManager) -> WorkerInit:
-    """Re-register the parent's hook objects in each worker (copies, by pickling).
-
-    Used when a runner is given no worker initialiser, so that hooks run in
-    workers instead of being silently lost.
-    """
-    plugins = tuple(hook_manager.list_name_plugin())
-    sink = _Sink()
-    for name, plugin in plugins:
-        try:
-            _pickle_dump(plugin, sink)
-        except Exception as exc:
-            raise RunnerError(
-                f"Hook {type(plugin).__qualname__!r} ({name}) cannot be pickled to the worker "
-                f"processes ({_reason(exc)}): run the pipeline through a Session, whose "
-                "workers re-create hooks from the project's settings, pass worker_init, "
-                f"{_THREADS_HINT}."
-            ) from exc
-    return partial(_hook_manager_of, plugins)
-
-
-def _hook_manager_of(plugins: tuple[tuple[str, object], ...]) -> HookManager:
-    from kilnflow.hooks import create_hook_manager
-
-    manager = create_hook_manager()
-    for name, plugin in plugins:
-        manager.register(plugin, name=name)
-    return manager
-
-
-def worker_datasets(node: Node, catalog: DataCatalog) -> dict[str, AbstractDataset]:
-    """The node's datasets that a worker loads or saves itself: all but memory ones."""
-    datasets: dict[str, AbstractDataset] = {}
-    for name in dict.fromkeys((*node.inputs, *node.outputs)):
-        dataset = catalog.get(name)
-        if dataset is not None and not catalog.is_memory(name):
-            datasets[name] = dataset
-    return datasets
-
-
-def run_elsewhere(
-    node: Node,
-    datasets: Mapping[str, AbstractDataset],
-    inputs: Mapping[str, Any],
-    session_id: str | None,
-    hook_manager: HookManager,
-) -> tuple[float, dict[str, Any]]:
-    """Run ``node`` in a worker; return its duration and its memory outputs.
-
-    The worker's catalog holds the node's own datasets and its memory inputs
-    as given, so hooks see every load and save just as in the parent.
-    """
-    from kilnflow.io import DataCatalog, MemoryDataset
-
-    catalog = DataCatalog(datasets)
-    for name, data in inputs.items():
-        catalog.add(name, MemoryDataset(data, copy_mode="assign"))
-    memory_outputs = [name for name in node.outputs if name not in datasets]
-    for name in memory_outputs:
-        catalog.add(name, MemoryDataset(copy_mode="assign"))
-    duration = run_node(node, catalog, hook_manager, session_id)
-    return duration, {name: catalog.load(name) for name in memory_outputs}
-
-
 def _start_worker(worker_init: WorkerInit) -> None:
-    """Initialise a pool process: the parent alone handles Ctrl-C."""
-    global _worker_hooks, _worker_setup_error  # noqa: PLW0603 - state of this worker process
+    """Initialise a pool process: the parent alone handles Ctrl-C.
+
+    A failed set-up is remembered and reported by the first task (an error
+    raised here would only break the pool, with no reason given).
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        _worker_hooks = worker_init()
-    except Exception as exc:
-        _worker_setup_error = _reason(exc)
+    with suppress(Exception):
+        WORKER.set_up(worker_init)
 
 
-def _run_in_worker(
-    node: Node,
-    datasets: Mapping[str, AbstractDataset],
-    inputs: Mapping[str, Any],
-    session_id: str | None,
-) -> tuple[float, dict[str, bytes]]:
-    if _worker_setup_error is not None or _worker_hooks is None:
-        raise RunnerError(
-            f"Worker process {os.getpid()} could not set itself up for the project "
-            f"({_worker_setup_error}); fix that, or check that the project's package is "
-            "importable by the worker processes."
-        )
-    duration, outputs = run_elsewhere(node, datasets, inputs, session_id, _worker_hooks)
-    return duration, {name: _pickled_output(node, name, data) for name, data in outputs.items()}
+def _run_in_worker(task: Task, inputs: Mapping[str, Any]) -> tuple[float, dict[str, bytes]]:
+    duration, outputs = task.run(inputs)
+    return duration, {
+        name: _pickled_output(task.node, name, data) for name, data in outputs.items()
+    }
 
 
 def _pickled_output(node: Node, name: str, data: Any) -> bytes:
@@ -217,8 +83,8 @@ def _pickled_output(node: Node, name: str, data: Any) -> bytes:
     except Exception as exc:
         raise RunnerError(
             f"Node {node.name!r} output {name!r} ({type(data).__name__}) cannot be pickled to "
-            f"send it back from the worker process ({_reason(exc)}): save it with a file "
-            f"dataset in the catalog, {_THREADS_HINT}."
+            f"send it back from the worker process ({reason(exc)}): save it with a file "
+            f"dataset in the catalog, {THREADS_HINT}."
         ) from exc
 
 
@@ -255,7 +121,8 @@ def _stop_now(pool: ProcessPoolExecutor) -> None:
             process.join()
 
 
-class ParallelRunner(AbstractRunner):
+# The pool's module loads multiprocessing, which a run that never uses it need not import.
+class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
     """Runs nodes in worker processes, each set up for the project, for CPU-bound work.
 
     ``max_workers`` defaults to the CPUs this process may use.
@@ -280,12 +147,12 @@ class ParallelRunner(AbstractRunner):
         hook_manager: HookManager,
         worker_init: WorkerInit | None,
     ) -> None:
-        init = worker_init if worker_init is not None else default_worker_init(hook_manager)
+        init = worker_init or default_worker_init(hook_manager, _pickle_dump)
         check_picklable(pipeline, catalog, _pickle_dump, type(self).__name__, init)
         self._worker_init = init
 
     @contextmanager
-    def _executor(self) -> Iterator[Executor]:
+    def _executor(self) -> Iterator[ProcessPoolExecutor]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -307,22 +174,24 @@ class ParallelRunner(AbstractRunner):
 
     def _submit(
         self,
-        executor: Executor,
+        executor: ProcessPoolExecutor,
         node: Node,
         catalog: DataCatalog,
         hook_manager: HookManager,
         session_id: str | None,
     ) -> Future[Any]:
-        datasets = worker_datasets(node, catalog)
-        inputs = {
-            name: catalog.load(name) for name in dict.fromkeys(node.inputs) if name not in datasets
-        }
-        future = executor.submit(_run_in_worker, node, datasets, inputs, session_id)
+        task = Task.of(node, catalog, session_id)
+        inputs = {name: catalog.load(name) for name in task.memory_inputs}
+        future = executor.submit(_run_in_worker, task, inputs)
         self._in_flight[future] = node.name
         return future
 
     def _finish(
-        self, executor: Executor, future: Future[Any], node: Node, catalog: DataCatalog
+        self,
+        executor: ProcessPoolExecutor,
+        future: Future[Any],
+        node: Node,
+        catalog: DataCatalog,
     ) -> float:
         import pickle
         from concurrent.futures.process import BrokenProcessPool

@@ -31,12 +31,12 @@ class _InlineExecutor(Executor):
         return future
 
 
-class SequentialRunner(AbstractRunner):
+class SequentialRunner(AbstractRunner[_InlineExecutor]):
     """Runs nodes one after another in the caller's process and thread."""
 
     def __init__(self) -> None:
         super().__init__(max_workers=1)
 
     @contextmanager
-    def _executor(self) -> Iterator[Executor]:
+    def _executor(self) -> Iterator[_InlineExecutor]:
         yield _InlineExecutor()

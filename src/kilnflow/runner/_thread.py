@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from kilnflow.runner._base import AbstractRunner, cpu_count
@@ -11,7 +11,7 @@ from kilnflow.runner._base import AbstractRunner, cpu_count
 __all__ = ["ThreadRunner"]
 
 
-class ThreadRunner(AbstractRunner):
+class ThreadRunner(AbstractRunner[ThreadPoolExecutor]):
     """Runs nodes whose inputs are ready at the same time, each in a thread.
 
     Nodes share this process, its memory and its hooks, so nothing needs to
@@ -27,6 +27,6 @@ class ThreadRunner(AbstractRunner):
         super().__init__(max_workers=max_workers)
 
     @contextmanager
-    def _executor(self) -> Iterator[Executor]:
+    def _executor(self) -> Iterator[ThreadPoolExecutor]:
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="kilnflow-node") as pool:
             yield pool

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
     from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Pipeline
-    from kilnflow.runner import AbstractRunner
+    from kilnflow.runner import AbstractRunner, Progress
 
 __all__ = ["Session", "make_store"]
 
@@ -201,7 +201,7 @@ class Session:
         self,
         pipeline_name: str | None = None,
         tags: Iterable[str] | None = None,
-        runner: AbstractRunner | None = None,
+        runner: AbstractRunner[Any] | None = None,
         node_names: Iterable[str] | None = None,
         from_nodes: Iterable[str] | None = None,
         to_nodes: Iterable[str] | None = None,
@@ -209,8 +209,12 @@ class Session:
         to_outputs: Iterable[str] | None = None,
         load_versions: Mapping[str, str] | None = None,
         namespace: str | None = None,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """Run a registered pipeline, filtered as asked; return its free outputs."""
+        """Run a registered pipeline, filtered as asked; return its free outputs.
+
+        ``progress`` shows completed nodes; by default the runner logs each.
+        """
         self._check_can_run()
         from kilnflow.runner import SequentialRunner
 
@@ -230,7 +234,7 @@ class Session:
         self.store["run"] = run_params
         context = self.load_context()
         catalog = context.get_catalog(save_version=self.save_version, load_versions=load_versions)
-        outputs = self._run_between_hooks(runner, selected, catalog, run_params)
+        outputs = self._run_between_hooks(runner, selected, catalog, run_params, progress)
         self._run_succeeded = True
         self.store["outcome"] = "success"
         return outputs
@@ -249,7 +253,7 @@ class Session:
     def _run_params(
         self,
         name: str,
-        runner: AbstractRunner,
+        runner: AbstractRunner[Any],
         filters: Mapping[str, Any],
         load_versions: Mapping[str, str] | None,
     ) -> dict[str, Any]:
@@ -267,10 +271,11 @@ class Session:
 
     def _run_between_hooks(
         self,
-        runner: AbstractRunner,
+        runner: AbstractRunner[Any],
         selected: Pipeline,
         catalog: DataCatalog,
         run_params: dict[str, Any],
+        progress: Progress | None,
     ) -> dict[str, Any]:
         """Run ``selected`` inside the pipeline hooks; timings are recorded even on failure."""
         hooks = self.hook_manager.hook
@@ -283,6 +288,7 @@ class Session:
                 self.hook_manager,
                 self.session_id,
                 worker_init=worker_initialiser(self.package_name, self.project_path),
+                progress=progress,
             )
         except Exception as exc:
             self.store["node_durations"] = dict(runner.node_durations)

@@ -1,0 +1,277 @@
+"""Remote execution in one place: what a worker runs for a node, and with what state.
+
+Every runner runs a node through :func:`run_node`, which loads its inputs,
+runs it and saves its outputs between the node and dataset hooks. Runners
+that run nodes in other processes (``ParallelRunner``, ``DaskRunner``) wrap
+a node in a :class:`Task`: the node, the datasets the worker reads and
+writes itself, and the session id. The parent checks before a run that
+every task can be sent (:func:`check_picklable`); the worker runs
+:meth:`Task.run` with the hooks its process was set up with
+(:data:`WORKER`, one :class:`WorkerState` per process). How tasks and
+memory data travel is left to each runner's executor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from kilnflow.errors import RunnerError
+
+if TYPE_CHECKING:
+    from kilnflow.hooks import HookManager
+    from kilnflow.io import AbstractDataset, DataCatalog
+    from kilnflow.pipeline import Node, Pipeline
+
+__all__ = [
+    "THREADS_HINT",
+    "WORKER",
+    "Dump",
+    "Task",
+    "WorkerInit",
+    "WorkerState",
+    "check_picklable",
+    "default_worker_init",
+    "reason",
+    "run_node",
+]
+
+#: Sets up a fresh worker process for the project and returns its hook manager.
+#: Whoever builds the runner (the session) provides it, picklable, so the runner
+#: layer never needs to know about projects.
+WorkerInit = Callable[[], "HookManager"]
+
+#: Writes a pickle of an object to a file-like sink, raising if it cannot.
+Dump = Callable[[Any, Any], None]
+
+#: The way out offered whenever something cannot be sent to a worker.
+THREADS_HINT = "or use ThreadRunner, which runs nodes in this process and pickles nothing"
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as ``Type: message``, for errors that wrap it."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_node(
+    node: Node, catalog: DataCatalog, hook_manager: HookManager, session_id: str | None
+) -> float:
+    """Load a node's inputs, run it, save its outputs; return its duration in seconds.
+
+    Hooks see every load, run and save, wherever this function executes.
+    """
+    hooks = hook_manager.hook
+    start = time.perf_counter()
+    inputs: dict[str, Any] = {}
+    for name in node.inputs:
+        if name in inputs:
+            continue
+        hooks.before_dataset_loaded(dataset_name=name, node=node)
+        data = catalog.load(name)
+        hooks.after_dataset_loaded(dataset_name=name, data=data, node=node)
+        inputs[name] = data
+    for replaced in hooks.before_node_run(
+        node=node, catalog=catalog, inputs=inputs, session_id=session_id
+    ):
+        inputs.update(_checked_replacement(node, replaced))
+    try:
+        outputs = node.run(inputs)
+    except Exception as exc:
+        hooks.on_node_error(
+            error=exc, node=node, catalog=catalog, inputs=inputs, session_id=session_id
+        )
+        raise
+    hooks.after_node_run(
+        node=node, catalog=catalog, inputs=inputs, outputs=outputs, session_id=session_id
+    )
+    for name, data in outputs.items():
+        hooks.before_dataset_saved(dataset_name=name, data=data, node=node)
+        catalog.save(name, data)
+        hooks.after_dataset_saved(dataset_name=name, data=data, node=node)
+    return time.perf_counter() - start
+
+
+def _checked_replacement(node: Node, replaced: object) -> dict[str, Any]:
+    if replaced is None:
+        return {}
+    if not isinstance(replaced, dict) or not set(replaced) <= set(node.inputs):
+        raise RunnerError(
+            f"A before_node_run hook returned {replaced!r} for node {node.name!r}; it must "
+            f"return None or a dict whose keys are among the node's inputs {list(node.inputs)}."
+        )
+    return replaced
+
+
+@dataclass(frozen=True)
+class Task:
+    """One node as a worker runs it: the node, the datasets it handles itself, the session.
+
+    Memory datasets are not part of the task: the runner sends their data
+    with it (its *inputs*) and takes the node's memory outputs back.
+    """
+
+    node: Node
+    #: The node's datasets that the worker loads or saves itself: all but memory ones.
+    datasets: Mapping[str, AbstractDataset]
+    session_id: str | None
+
+    @classmethod
+    def of(cls, node: Node, catalog: DataCatalog, session_id: str | None) -> Task:
+        """The task of ``node``, whose datasets come from ``catalog``."""
+        datasets: dict[str, AbstractDataset] = {}
+        for name in dict.fromkeys((*node.inputs, *node.outputs)):
+            dataset = catalog.get(name)
+            if dataset is not None and not catalog.is_memory(name):
+                datasets[name] = dataset
+        return cls(node, datasets, session_id)
+
+    @property
+    def memory_inputs(self) -> list[str]:
+        """Inputs whose data the runner must send with the task, once each."""
+        return [name for name in dict.fromkeys(self.node.inputs) if name not in self.datasets]
+
+    @property
+    def memory_outputs(self) -> list[str]:
+        """Outputs whose data the worker hands back instead of saving."""
+        return [name for name in self.node.outputs if name not in self.datasets]
+
+    def run(
+        self, inputs: Mapping[str, Any], hook_manager: HookManager | None = None
+    ) -> tuple[float, dict[str, Any]]:
+        """Run the node in this worker; return its duration and its memory outputs.
+
+        The worker's catalog holds the task's datasets and the memory inputs
+        as given, so hooks see every load and save just as in the parent.
+        Hooks are this worker's (:data:`WORKER`) unless ``hook_manager`` is given.
+        """
+        from kilnflow.io import DataCatalog, MemoryDataset
+
+        hooks = hook_manager if hook_manager is not None else WORKER.hooks()
+        catalog = DataCatalog(self.datasets)
+        for name, data in inputs.items():
+            catalog.add(name, MemoryDataset(data, copy_mode="assign"))
+        for name in self.memory_outputs:
+            catalog.add(name, MemoryDataset(copy_mode="assign"))
+        duration = run_node(self.node, catalog, hooks, self.session_id)
+        return duration, {name: catalog.load(name) for name in self.memory_outputs}
+
+
+class WorkerState:
+    """What one worker process was set up with: the project's hooks, or why it could not be."""
+
+    def __init__(self) -> None:
+        self._hooks: HookManager | None = None
+        self._error: str | None = None
+
+    def set_up(self, worker_init: WorkerInit) -> None:
+        """Run ``worker_init`` for this process, remembering its hooks or its failure."""
+        try:
+            self._hooks = worker_init()
+        except Exception as exc:
+            self._error = reason(exc)
+            raise
+        self._error = None
+
+    def hooks(self) -> HookManager:
+        """The hooks this worker was set up with; an error saying why when it was not."""
+        if self._hooks is not None and self._error is None:
+            return self._hooks
+        if self._error is not None:
+            raise RunnerError(
+                f"Worker process {os.getpid()} could not set itself up for the project "
+                f"({self._error}); fix that, or check that the project's package is "
+                "importable by the worker processes."
+            )
+        raise RunnerError(
+            f"Worker process {os.getpid()} was not set up by Kilnflow, so the node's hooks "
+            "cannot run; run the pipeline with ParallelRunner or DaskRunner, which set up "
+            "their workers."
+        )
+
+
+#: The state of this process when it is a worker; unused in the parent.
+WORKER = WorkerState()
+
+
+class _Sink:
+    """A file that discards what is written: pickling checks need no bytes."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def check_picklable(
+    pipeline: Pipeline, catalog: DataCatalog, dump: Dump, runner: str, worker_init: WorkerInit
+) -> None:
+    """Fail before the run when a node, a dataset or existing memory data cannot be pickled.
+
+    Only data that exists now is checked: memory outputs are checked as they
+    are produced, by the worker that produced them.
+    """
+    sink = _Sink()
+    for node in pipeline.nodes:
+        try:
+            dump(node, sink)
+        except Exception as exc:
+            raise RunnerError(
+                f"{runner} cannot send node {node.name!r} to its workers because it cannot be "
+                f"pickled ({reason(exc)}): define its function at the top level of an "
+                f"importable module (not a lambda or a function inside a function), "
+                f"{THREADS_HINT}."
+            ) from exc
+    inputs = pipeline.inputs()
+    for name in sorted(pipeline.datasets()):
+        memory = catalog.is_memory(name)
+        if memory and name not in inputs:
+            continue
+        try:
+            dump(catalog.get(name), sink)
+        except Exception as exc:
+            what = "its data" if memory else "its dataset object"
+            raise RunnerError(
+                f"{runner} cannot send dataset {name!r} to its workers because {what} cannot "
+                f"be pickled ({reason(exc)}): save it with a file dataset in the catalog "
+                f"instead, {THREADS_HINT}."
+            ) from exc
+    try:
+        dump(worker_init, sink)
+    except Exception as exc:
+        raise RunnerError(
+            f"{runner} cannot send its worker initialiser {worker_init!r} to its workers "
+            f"because it cannot be pickled ({reason(exc)}): pass a module-level function "
+            f"or a functools.partial of one, {THREADS_HINT}."
+        ) from exc
+
+
+def default_worker_init(hook_manager: HookManager, dump: Dump) -> WorkerInit:
+    """Re-register the parent's hook objects in each worker (copies, by pickling).
+
+    Used when a runner is given no worker initialiser, so that hooks run in
+    workers instead of being silently lost.
+    """
+    plugins = tuple(hook_manager.list_name_plugin())
+    sink = _Sink()
+    for name, plugin in plugins:
+        try:
+            dump(plugin, sink)
+        except Exception as exc:
+            raise RunnerError(
+                f"Hook {type(plugin).__qualname__!r} ({name}) cannot be pickled to the worker "
+                f"processes ({reason(exc)}): run the pipeline through a Session, whose "
+                "workers re-create hooks from the project's settings, pass worker_init, "
+                f"{THREADS_HINT}."
+            ) from exc
+    return partial(_hook_manager_of, plugins)
+
+
+def _hook_manager_of(plugins: tuple[tuple[str, object], ...]) -> HookManager:
+    from kilnflow.hooks import create_hook_manager
+
+    manager = create_hook_manager()
+    for name, plugin in plugins:
+        manager.register(plugin, name=name)
+    return manager
