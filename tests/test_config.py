@@ -6,11 +6,13 @@ import importlib.resources
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import tarfile
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +146,7 @@ def test_every_source_kind_names_the_file_at_fault(
 
 
 def test_public_names() -> None:
-    assert kilnflow.config.__all__ == ["ConfigLoader"]
+    assert kilnflow.config.__all__ == ["ConfigLoader", "conf_files"]
 
 
 def test_attributes_describe_the_source_and_env(tmp_path: Path) -> None:
@@ -338,7 +340,7 @@ def test_json_that_is_not_utf8_names_file(tmp_path: Path) -> None:
 
 def test_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
-    (conf / "base" / "catalog.yml").symlink_to(tmp_path / "missing.yml")
+    (conf / "base" / "catalog.yml").symlink_to(conf / "base" / "missing.yml")
 
     with pytest.raises(ConfigError, match=r"catalog\.yml cannot be read \(No such file"):
         ConfigLoader(conf)["catalog"]
@@ -796,3 +798,376 @@ def test_configs_without_interpolation_skip_omegaconf(tmp_path: Path) -> None:
     )
 
     assert result.stdout.split() == ["False", "True"]
+
+
+# --- Bounded reading: hostile configuration ends fast with one line naming the file.
+
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")
+)
+
+
+@pytest.mark.parametrize("name", ["parameters", "catalog"])
+def test_alias_bomb_is_refused_naming_the_file(tmp_path: Path, name: str) -> None:
+    conf = write_tree(tmp_path / "conf", {f"base/{name}.yml": LAUGHS})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)[name]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / name}.yml, line 7: aliases expand this document to more than "
+        "1,000,000 values (an alias bomb?); write the values out or use fewer nested aliases."
+    )
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "a: 1\nloop: &l {next: *l}\n"})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'}, line 2: alias *l refers to a collection that "
+        "contains it; configuration cannot be recursive."
+    )
+
+
+def test_anchors_and_merge_keys_within_bounds_still_work(tmp_path: Path) -> None:
+    text = (
+        "_defaults: &defaults\n  type: JSONDataset\n  save_args: {indent: 2}\n"
+        "cars:\n  <<: *defaults\n  filepath: cars.json\n"
+        "trucks:\n  <<: *defaults\n  type: TextDataset\n  filepath: trucks.txt\n"
+    )
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": text})
+
+    assert ConfigLoader(conf)["catalog"] == {
+        "cars": {"type": "JSONDataset", "save_args": {"indent": 2}, "filepath": "cars.json"},
+        "trucks": {"type": "TextDataset", "save_args": {"indent": 2}, "filepath": "trucks.txt"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "first"),
+    [
+        ("cars:\n  type: A\nseed: 1\ncars:\n  type: B\n", 4, "cars", 1),
+        ("cars:\n  type: A\n  filepath: x\n  type: B\n", 4, "type", 2),
+        ("cars: {type: A, type: B}\n", 1, "type", 1),
+        ("1: one\n'1': string one\n1: one again\n", 3, "1", 1),
+    ],
+)
+def test_duplicate_yaml_keys_name_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str, first: int
+) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": text})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'}, line {line}: key '{key}' is already defined on "
+        f"line {first} of the same mapping; keep one definition."
+    )
+
+
+def test_same_key_in_sibling_mappings_is_no_duplicate(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf", {"base/parameters.yml": "a: {x: 1}\nb: {x: 2}\n'1': s\n1: i\n"}
+    )
+
+    assert ConfigLoader(conf)["parameters"] == {"a": {"x": 1}, "b": {"x": 2}, "1": "s", 1: "i"}
+
+
+def test_duplicate_json_keys_name_file_and_key(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.json": '{"cars": {"a": 1, "a": 2}}'})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.json'}: key 'a' is defined twice in one object; keep one "
+        "definition."
+    )
+
+
+def deep_yaml(levels: int) -> str:
+    return "".join("  " * i + "k:\n" for i in range(levels)) + "  " * levels + "v: 1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("parameters.yml", deep_yaml(600), ", line 51: nesting is deeper than 50 levels"),
+        ("parameters.yml", "[" * 600 + "]" * 600, ", line 1: nesting is deeper than 50 levels"),
+        (
+            "parameters.yml",
+            "a: " + "[" * 100_000 + "]" * 100_000,
+            ", line 1: invalid YAML (exceeded maximum nesting depth)",
+        ),
+        ("parameters.json", "[" * 600 + "]" * 600, ": nesting is deeper than 50 levels"),
+        ("parameters.json", "[" * 100_000 + "]" * 100_000, ": nesting is deeper than 50 levels"),
+    ],
+)
+def test_deep_nesting_is_a_clear_error(tmp_path: Path, name: str, text: str, message: str) -> None:
+    conf = write_tree(tmp_path / "conf", {f"base/{name}": text})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["parameters"]
+
+    assert str(excinfo.value).startswith(f"{conf / 'base' / name}{message}")
+
+
+def test_nesting_up_to_the_limit_resolves(tmp_path: Path) -> None:
+    text = deep_yaml(49).replace("v: 1", "v: ${runtime_params:v,1}")
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": text})
+
+    node = ConfigLoader(conf, runtime_params={"v": 2})["parameters"]
+    for _ in range(49):
+        node = node["k"]
+    assert node == {"v": 2}
+
+
+def test_link_loop_in_conf_names_the_link(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/catalog.yml": "a: 1\n"})
+    (conf / "base" / "again").symlink_to(".")
+    (conf / "base" / "more").symlink_to(".")
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'more'} is a link to a folder that contains it (a link loop); "
+        "remove the link."
+    )
+
+
+def test_links_inside_conf_are_followed(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf", {"shared/catalog.yml": "a: 1\n", "shared/params.yml": "p: 1\n"}
+    )
+    (conf / "base").mkdir()
+    (conf / "base" / "shared").symlink_to(conf / "shared")
+    (conf / "base" / "parameters.yml").symlink_to(Path("shared", "params.yml"))
+
+    loader = ConfigLoader(conf)
+
+    assert (loader["catalog"], loader["parameters"]) == ({"a": 1}, {"p": 1})
+
+
+@pytest.mark.parametrize("kind", ["file", "folder", "env"])
+def test_links_leaving_conf_are_refused_naming_the_link(tmp_path: Path, kind: str) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+    outside = write_tree(tmp_path / "outside", {"catalog.yml": "stolen: 1\n"})
+    link = {
+        "file": conf / "base" / "catalog.yml",
+        "folder": conf / "base" / "more",
+        "env": conf / "local",
+    }[kind]
+    link.symlink_to(outside / "catalog.yml" if kind == "file" else outside)
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    target = outside / "catalog.yml" if kind == "file" else outside
+    assert str(excinfo.value) == (
+        f"{link} is a link to {target}, outside the configuration folder {conf}; copy the "
+        "file into the configuration folder instead."
+    )
+
+
+@pytest.mark.parametrize("name", ["conf", "conf.tgz", "conf.zip"])
+def test_fifo_as_conf_source_is_refused(tmp_path: Path, name: str) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(fifo)
+
+    assert str(excinfo.value) == (
+        f"Configuration source '{fifo}' is not a regular file or folder (a FIFO, device or "
+        "socket); pass a conf folder or a .tar.gz, .tgz or .zip archive of one."
+    )
+
+
+def test_device_as_conf_source_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^Configuration source '/dev/zero' is not a regular"):
+        ConfigLoader("/dev/zero")
+
+
+def test_fifo_inside_conf_is_refused_naming_it(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+    os.mkfifo(conf / "base" / "catalog.yml")
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf)["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'} is not a regular file (a FIFO, device or socket); "
+        "replace it with a configuration file or remove it."
+    )
+    assert ConfigLoader(conf)["parameters"] == {"a": 1}
+
+
+MIB = 1 << 20
+# The final, empty deflate block that ends a stream.
+DEFLATE_END = zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+_ZEROS = zlib.compressobj(9, zlib.DEFLATED, -15)
+# One MiB of zeros as deflate blocks that decode on their own.
+DEFLATED_MIB = _ZEROS.compress(bytes(MIB)) + _ZEROS.flush(zlib.Z_FULL_FLUSH)
+
+
+def deflated(data: bytes | int) -> tuple[bytes, int, int]:
+    """Raw deflate blocks, CRC and size for ``data``, or for that many MiB of zeros.
+
+    Every piece ends with a full flush, so it decodes on its own and pieces
+    can be joined (add ``DEFLATE_END`` to close the stream). Zeros repeat one
+    compressed MiB: gigabytes cost a few megabytes and are never built. Their
+    CRC is left at 0: a reader that keeps to its bounds never inflates that
+    far, and one that does fails with a different message.
+    """
+    if isinstance(data, bytes):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        packed = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+        return packed, zlib.crc32(data), len(data)
+    return DEFLATED_MIB * data, 0, data * MIB
+
+
+def tar_gz_bomb(archive: Path, members: dict[str, bytes | int]) -> Path:
+    """A .tar.gz of ``members`` (content, or MiB of zeros) in one gzip stream."""
+    stream = b""
+    for name, data in members.items():
+        info = tarfile.TarInfo(name)
+        info.size = len(data) if isinstance(data, bytes) else data * MIB
+        stream += deflated(info.tobuf())[0] + deflated(data)[0]
+        if isinstance(data, bytes) and len(data) % 512:
+            stream += deflated(bytes(512 - len(data) % 512))[0]
+    stream += deflated(bytes(1024))[0] + DEFLATE_END
+    gzip_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    archive.write_bytes(gzip_header + stream + bytes(8))
+    return archive
+
+
+def zip_bomb(archive: Path, members: dict[str, bytes | int]) -> Path:
+    """A .zip of deflated ``members`` (content, or MiB of zeros), written field by field."""
+    local, central = b"", b""
+    for name, data in members.items():
+        packed, crc, size = deflated(data)
+        packed += DEFLATE_END
+        encoded = name.encode()
+        fields = struct.pack(
+            "<HHHHHIIIHH", 20, 0, 8, 0, 0x21, crc, len(packed), size, len(encoded), 0
+        )
+        offset = struct.pack("<HHHII", 0, 0, 0, 0, len(local))
+        central += b"PK\x01\x02" + struct.pack("<H", 20) + fields + offset + encoded
+        local += b"PK\x03\x04" + fields + encoded + packed
+    count = len(members)
+    end = struct.pack("<HHHHIIH", 0, 0, count, count, len(central), len(local), 0)
+    archive.write_bytes(local + central + b"PK\x05\x06" + end)
+    return archive
+
+
+def test_tar_member_inflating_to_gigabytes_is_refused_before_inflating(tmp_path: Path) -> None:
+    archive = tar_gz_bomb(
+        tmp_path / "conf.tar.gz", {"base/parameters.yml": b"a: 1\n", "base/data.bin": 3072}
+    )
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(archive)
+
+    assert str(excinfo.value) == (
+        f"Archive '{archive}' inflates to more than 64 MiB (at member 'base/data.bin'); a "
+        "configuration archive should hold configuration files only."
+    )
+
+
+def test_tar_of_many_large_members_stops_at_the_cap(tmp_path: Path) -> None:
+    members: dict[str, bytes | int] = {f"base/part{i}.bin": 8 for i in range(256)}
+    archive = tar_gz_bomb(tmp_path / "conf.tgz", members)
+
+    with pytest.raises(ConfigError, match=r"inflates to more than 64 MiB \(at member 'base/part7"):
+        ConfigLoader(archive)
+
+
+def test_wanted_zip_member_inflating_to_gigabytes_is_refused(tmp_path: Path) -> None:
+    archive = zip_bomb(tmp_path / "conf.zip", {"base/parameters.yml": 2048})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(archive)
+
+    assert str(excinfo.value) == (
+        f"{archive}/base/parameters.yml is larger than 16 MiB; configuration files must be "
+        "small: move data out of the configuration."
+    )
+
+
+def test_zip_members_no_pattern_selects_are_never_inflated(tmp_path: Path) -> None:
+    archive = zip_bomb(
+        tmp_path / "conf.zip",
+        {"base/parameters.yml": b"a: 1\n", "base/data.bin": 2048, "base/notes.yml": 2048},
+    )
+
+    assert ConfigLoader(archive)["parameters"] == {"a": 1}
+
+
+def test_a_pattern_added_later_reads_its_archive_member(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "conf.zip", {"base/spark.yml": "cores: 2\n"})
+    loader = ConfigLoader(archive)
+
+    loader.config_patterns["spark"] = ["spark*"]
+
+    assert loader["spark"] == {"cores": 2}
+
+
+def test_oversized_file_in_a_folder_is_refused(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "a: 1\n"})
+    with (conf / "base" / "catalog.yml").open("wb") as big:
+        big.truncate(17 * MIB)
+
+    with pytest.raises(ConfigError, match=r"catalog\.yml is larger than 16 MiB"):
+        ConfigLoader(conf)["catalog"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "${oc.env:HOME}",
+        "${ oc.env :HOME}",
+        "${globals:x,'${oc.env:HOME}'}",
+        r"\${oc.env:HOME}",
+        "${oc.decode:'${oc.env:HOME}'}",
+    ],
+)
+def test_environment_is_unreachable_outside_credentials(tmp_path: Path, value: str) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": f"home: {json.dumps(value)}\n"})
+
+    with pytest.raises(ConfigError, match=r"key 'home': .* is only allowed in credentials"):
+        ConfigLoader(conf)["parameters"]
+
+
+@pytest.mark.parametrize("resolver", ["oc.decode", "oc.create", "kilnflow_test_home"])
+def test_only_allowed_resolvers_run_outside_credentials(
+    tmp_path: Path, resolver: str, request: pytest.FixtureRequest
+) -> None:
+    from omegaconf import OmegaConf
+
+    register = getattr(OmegaConf, "register_resolver", OmegaConf.register_new_resolver)
+    register("kilnflow_test_home", lambda: os.environ["HOME"], replace=True)
+    request.addfinalizer(lambda: OmegaConf.clear_resolver("kilnflow_test_home"))
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/catalog.yml": f"cars: {{filepath: '${{{resolver}:x}}'}}\n",
+            "base/credentials.yml": f"db: {{home: '${{{resolver}:}}'}}\n",
+        },
+    )
+    loader = ConfigLoader(conf)
+
+    with pytest.raises(ConfigError) as excinfo:
+        loader["catalog"]
+
+    assert str(excinfo.value) == (
+        f"{conf / 'base' / 'catalog.yml'}, key 'cars.filepath': resolver '{resolver}' is only "
+        "allowed in credentials (elsewhere: globals, oc.dict.keys, oc.dict.values, oc.select, "
+        "runtime_params); move the value to a credentials file."
+    )
+    if resolver == "kilnflow_test_home":
+        assert loader["credentials"] == {"db": {"home": os.environ["HOME"]}}

@@ -30,9 +30,12 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, Any]:
 
     Values are read as YAML scalars, so ``n=3`` is an int and ``on=true`` a
     bool; dotted keys are kept dotted for the config loader to nest. A
-    malformed item raises ValueError naming ``option``, the option or
-    argument the texts came from.
+    malformed item, or a value that breaks a bound of the YAML reader (an
+    alias bomb), raises ValueError naming ``option``, the option or argument
+    the texts came from.
     """
+    from kilnflow._yaml import parse_scalar
+
     params: dict[str, Any] = {}
     for value in values:
         for item in split_pairs(value):
@@ -42,16 +45,5 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, Any]:
                 raise ValueError(
                     f"{item!r} is not key=value; write {option} key=value,other.key=value."
                 )
-            params[key] = _scalar(raw.strip())
+            params[key] = parse_scalar(raw.strip(), f"{option} {key}")
     return params
-
-
-def _scalar(raw: str) -> Any:
-    if not raw:
-        return ""
-    import yaml
-
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw

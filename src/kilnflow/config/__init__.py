@@ -9,8 +9,9 @@ cheap.
 from __future__ import annotations
 
 from kilnflow.config._loader import ConfigLoader
+from kilnflow.config._sources import conf_files
 
-__all__ = ["ConfigLoader"]
+__all__ = ["ConfigLoader", "conf_files"]
 
 
 def __dir__() -> list[str]:

@@ -17,9 +17,17 @@ from typing import Any, NamedTuple
 
 from kilnflow.errors import ConfigError
 
-__all__ = ["needs_resolution", "resolve"]
+__all__ = ["ALLOWED_RESOLVERS", "needs_resolution", "resolve"]
 
-_ENV_RESOLVER = re.compile(r"\$\{\s*oc\.env\s*:")
+# A resolver call, ``${name:``; escaped ones count too, so no run of
+# backslashes can turn a refused call into an accepted one.
+_RESOLVER_CALL = re.compile(r"\$\{\s*([\w.\-]+)\s*:")
+#: Resolvers that run outside credentials: they read only the loader's own values.
+#: Anything else (``oc.env``, ``oc.decode``, resolvers other code registered)
+#: could reach the environment or run code, so only credentials may use it.
+ALLOWED_RESOLVERS = frozenset(
+    {"globals", "runtime_params", "oc.select", "oc.dict.keys", "oc.dict.values"}
+)
 
 
 class _Scope(NamedTuple):
@@ -34,10 +42,13 @@ _SCOPE: ContextVar[_Scope | None] = ContextVar("kilnflow_config_scope", default=
 
 
 def needs_resolution(name: str, config: dict[Any, Any], origins: Mapping[Any, str]) -> bool:
-    """Tell whether any value holds ``${``, refusing ``oc.env`` outside credentials.
+    """Tell whether any value holds ``${``, refusing unlisted resolvers outside credentials.
 
     Environment variables are secrets' business; letting them leak into the
-    catalog or parameters would make runs depend on the shell they start in.
+    catalog or parameters would make runs depend on the shell they start in,
+    and a configuration source from elsewhere could copy any of them into a
+    dataset path or a parameter. ``oc.decode`` and friends could smuggle an
+    ``oc.env`` past a check of the text alone, hence an allow-list.
     """
     found = False
     pending: list[tuple[Any, str, Any]] = [(k, str(k), v) for k, v in config.items()]
@@ -48,14 +59,25 @@ def needs_resolution(name: str, config: dict[Any, Any], origins: Mapping[Any, st
         elif isinstance(value, list):
             pending.extend((top, f"{path}[{i}]", v) for i, v in enumerate(value))
         elif isinstance(value, str) and "${" in value:
-            if name != "credentials" and _ENV_RESOLVER.search(value):
-                raise ConfigError(
-                    f"{origins[top]}, key '{path}': ${{oc.env:...}} is only allowed in "
-                    "credentials; move the value to a credentials file and refer to it "
-                    "from there."
-                )
+            if name != "credentials":
+                _check_resolvers(value, f"{origins[top]}, key '{path}'")
             found = True
     return found
+
+
+def _check_resolvers(value: str, where: str) -> None:
+    for resolver in _RESOLVER_CALL.findall(value):
+        if resolver == "oc.env":
+            raise ConfigError(
+                f"{where}: ${{oc.env:...}} is only allowed in credentials; move the value to "
+                "a credentials file and refer to it from there."
+            )
+        if resolver not in ALLOWED_RESOLVERS:
+            allowed = ", ".join(sorted(ALLOWED_RESOLVERS))
+            raise ConfigError(
+                f"{where}: resolver '{resolver}' is only allowed in credentials (elsewhere: "
+                f"{allowed}); move the value to a credentials file."
+            )
 
 
 def resolve(

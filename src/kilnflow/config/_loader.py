@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.config._interpolation import needs_resolution, resolve
+from kilnflow.config._parse import load_json, load_yaml
 from kilnflow.config._sources import Source, open_source
 from kilnflow.errors import ConfigError, MissingConfigError, did_you_mean
 
@@ -97,7 +98,7 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
         }
         self.config_patterns.update({k: list(v) for k, v in (config_patterns or {}).items()})
         self._runtime_tree = _nest_runtime_params(self.runtime_params)
-        self._source: Source = open_source(self.conf_source, base_env)
+        self._source: Source = open_source(self.conf_source, base_env, self._wanted)
         self._envs = self._envs_to_read(explicit=bool(env))
         self._listings: dict[str, list[str]] = {}
         self._cache: dict[str, dict[Any, Any]] = {}
@@ -177,6 +178,15 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             result = _deep_merge(result, self._runtime_tree)
         return result
 
+    def _wanted(self, path: str) -> bool:
+        """Whether any config name would read ``path`` (relative to an environment)."""
+        parts = tuple(path.split("/"))
+        return path.endswith(_EXTENSIONS) and any(
+            _glob_match(parts, tuple(pattern.split("/")))
+            for patterns in self.config_patterns.values()
+            for pattern in patterns
+        )
+
     def _matching_files(self, env: str, patterns: list[tuple[str, ...]]) -> list[str]:
         if env not in self._listings:
             self._listings[env] = sorted(
@@ -197,7 +207,7 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             ) from exc
         if not data.strip():
             return {}
-        loaded = _parse_json(data, where) if path.endswith(".json") else _parse_yaml(data, where)
+        loaded = load_json(data, where) if path.endswith(".json") else load_yaml(data, where)
         if loaded is None:
             return {}
         if not isinstance(loaded, dict):
@@ -228,34 +238,6 @@ def _glob_match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     if head == "**":
         return any(_glob_match(parts[i:], rest) for i in range(len(parts) + 1))
     return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _glob_match(parts[1:], rest)
-
-
-def _parse_yaml(data: bytes, where: str) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(data, Loader=loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(f"{where}{line}: invalid YAML ({problem}); fix the syntax.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where} is not valid YAML ({exc}); fix or re-save the file.") from exc
-
-
-def _parse_json(data: bytes, where: str) -> Any:
-    import json
-
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{where}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the syntax."
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{where} is not UTF-8 text ({exc}); re-save it as UTF-8.") from exc
 
 
 def _nest_runtime_params(params: Mapping[Any, Any]) -> dict[str, Any]:

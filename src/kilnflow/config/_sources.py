@@ -12,18 +12,27 @@ from __future__ import annotations
 import abc
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kilnflow.errors import ConfigError, MissingConfigError
 
 if TYPE_CHECKING:
     from kilnflow._resources import Traversable
 
-__all__ = ["Source", "open_source"]
+__all__ = ["MAX_ARCHIVE_BYTES", "MAX_FILE_BYTES", "Source", "conf_files", "open_source"]
 
 _TAR_SUFFIXES = (".tar.gz", ".tgz")
 _ZIP_SUFFIXES = (".zip",)
+#: Largest configuration file read, whatever the source.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: Most bytes a tar archive may inflate to while it is scanned for configuration.
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+_TAR_BLOCK = 512
+
+#: Tells whether a path inside an environment is a file the loader may read.
+Wanted = Callable[[str], bool]
 
 
 class Source(abc.ABC):
@@ -53,28 +62,94 @@ class Source(abc.ABC):
 
 
 class _DirectorySource(Source):
+    """A conf folder on disk.
+
+    Links are followed only while they stay inside the folder: a link to a
+    file elsewhere would make a run (and a wheel) read whatever it points at,
+    and a link back to a containing folder would make the walk endless.
+    """
+
     def __init__(self, root: Path) -> None:
         self._root = root
+        self._real = os.path.realpath(root)
 
     def envs(self) -> list[str]:
         with os.scandir(self._root) as entries:
             return [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
 
     def files(self, env: str) -> list[str]:
-        top = os.path.join(self._root, env)
-        found: list[str] = []
-        for folder, dirnames, filenames in os.walk(top, followlinks=True):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            relative = os.path.relpath(folder, top)
-            prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
-            found.extend(prefix + f for f in filenames if not f.startswith("."))
-        return found
+        return list(_walk(self._root, self._real, env))
 
     def read(self, env: str, path: str) -> bytes:
-        return Path(self._root, env, *path.split("/")).read_bytes()
+        where = self.where(env, path)
+        try:
+            descriptor = os.open(where, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise ConfigError(
+                f"{where} cannot be read ({exc.strerror or exc}); fix or remove the file."
+            ) from exc
+        with os.fdopen(descriptor, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ConfigError(
+                    f"{where} is not a regular file (a FIFO, device or socket); replace it "
+                    "with a configuration file or remove it."
+                )
+            return _read_capped(stream, where)
 
     def where(self, env: str, path: str = "") -> str:
         return str(Path(self._root, env, *path.split("/") if path else ()))
+
+
+def _walk(root: Path, real_root: str, top: str) -> dict[str, Path]:
+    """Files below ``root/top`` by ``/``-separated relative path, links checked.
+
+    Iterative and keyed on real folders, so a link loop is reported, never
+    walked forever. Hidden names are skipped.
+    """
+    found: dict[str, Path] = {}
+    start = Path(root, top) if top else Path(root)
+    if start.is_symlink():
+        _check_link(start, real_root)
+    pending: list[tuple[Path, str, frozenset[str]]] = [(start, "", frozenset())]
+    while pending:
+        folder, prefix, ancestors = pending.pop()
+        real = os.path.realpath(folder)
+        if real in ancestors:
+            raise ConfigError(
+                f"{folder} is a link to a folder that contains it (a link loop); remove the link."
+            )
+        with os.scandir(folder) as entries:
+            children = sorted(entries, key=lambda e: e.name)
+        for entry in children:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if entry.is_symlink():
+                _check_link(path, real_root)
+            if entry.is_dir():
+                pending.append((path, f"{prefix}{entry.name}/", ancestors | {real}))
+            else:
+                found[prefix + entry.name] = path
+    return found
+
+
+def _check_link(link: Path, real_root: str) -> None:
+    target = os.path.realpath(link)
+    if os.path.commonpath([target, real_root]) != real_root:
+        raise ConfigError(
+            f"{link} is a link to {target}, outside the configuration folder {real_root}; "
+            "copy the file into the configuration folder instead."
+        )
+
+
+def conf_files(root: Path) -> dict[str, Path]:
+    """Every file of a conf folder as the loader sees it, by relative path.
+
+    The build hook ships exactly these (less what must never ship), so a
+    wheel reads the same files as project mode: hidden names are skipped,
+    links must stay inside the folder and link loops are errors.
+    """
+    return _walk(root, os.path.realpath(root), "")
 
 
 class _TraversableSource(Source):
@@ -101,7 +176,8 @@ class _TraversableSource(Source):
         return found
 
     def read(self, env: str, path: str) -> bytes:
-        return self._node(env, path).read_bytes()
+        with self._node(env, path).open("rb") as stream:
+            return _read_capped(stream, self.where(env, path))
 
     def where(self, env: str, path: str = "") -> str:
         return str(self._node(env, path))
@@ -116,26 +192,33 @@ class _TraversableSource(Source):
 class _ArchiveSource(Source):
     """A ``.tar.gz``/``.tgz``/``.zip`` archive read into memory, never extracted.
 
-    Configuration trees are small, so reading every member once up front is
-    cheaper than reopening (and for tar, decompressing) the archive per file.
-    The environments may sit at the root of the archive or inside one
-    top-level folder, as ``tar czf conf.tgz conf`` produces.
+    One pass lists every member and reads the ones the loader wants (their
+    paths match a config pattern), each capped at ``MAX_FILE_BYTES``; a tar
+    archive is also refused once it inflates past ``MAX_ARCHIVE_BYTES``, since
+    skipping a compressed member still means inflating it. A member wanted
+    later (patterns added after construction) is fetched on demand. The
+    environments may sit at the root of the archive or inside one top-level
+    folder, as ``tar czf conf.tgz conf`` produces.
     """
 
-    def __init__(self, archive: Path, base_env: str) -> None:
+    def __init__(self, archive: Path, base_env: str, wanted: Wanted) -> None:
         self._archive = archive
-        if archive.name.lower().endswith(_TAR_SUFFIXES):
-            members, folders = _read_tar(archive)
-        else:
-            members, folders = _read_zip(archive)
-        for name in members:
+        self._is_tar = archive.name.lower().endswith(_TAR_SUFFIXES)
+
+        def wanted_member(name: str) -> bool:
+            parts = name.split("/")
+            return any(wanted("/".join(parts[skip:])) for skip in (1, 2) if len(parts) > skip)
+
+        scan = _scan_tar if self._is_tar else _scan_zip
+        names, folders, self._loaded = scan(archive, wanted_member)
+        for name in names:
             folders.update("/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1))
-        tops = {p.split("/")[0] for p in (*members, *folders)}
+        tops = {p.split("/")[0] for p in (*names, *folders)}
         self._prefix = ""
         if base_env not in tops and len(tops) == 1 and tops <= folders:
             self._prefix = f"{tops.pop()}/"
         cut = len(self._prefix)
-        self._members = {name[cut:]: data for name, data in members.items()}
+        self._names = {name[cut:] for name in names if name.startswith(self._prefix)}
         self._folders = {name[cut:] for name in folders if name.startswith(self._prefix)}
 
     def envs(self) -> list[str]:
@@ -145,31 +228,51 @@ class _ArchiveSource(Source):
         start = f"{env}/"
         return [
             name[len(start) :]
-            for name in self._members
+            for name in self._names
             if name.startswith(start) and not any(p.startswith(".") for p in name.split("/"))
         ]
 
     def read(self, env: str, path: str) -> bytes:
-        return self._members[f"{env}/{path}"]
+        name = f"{self._prefix}{env}/{path}"
+        if name not in self._loaded:
+            scan = _scan_tar if self._is_tar else _scan_zip
+            self._loaded.update(scan(self._archive, lambda member: member == name)[2])
+        return self._loaded[name]
 
     def where(self, env: str, path: str = "") -> str:
         inside = f"{self._prefix}{env}/{path}" if path else f"{self._prefix}{env}"
         return f"{self._archive}/{inside}"
 
 
-def open_source(conf_source: Any, base_env: str) -> Source:
-    """Pick the source implementation that can read ``conf_source``."""
+def open_source(conf_source: Any, base_env: str, wanted: Wanted | None = None) -> Source:
+    """Pick the source implementation that can read ``conf_source``.
+
+    ``wanted`` tells which files the loader will read (all by default), so
+    an archive need not inflate the others.
+    """
     if isinstance(conf_source, (str, os.PathLike)):
         path = Path(conf_source)
-        if path.is_dir():
-            return _DirectorySource(path)
-        if not path.exists():
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
             raise MissingConfigError(
                 f"Configuration source '{path}' does not exist; pass an existing conf "
                 "folder or a .tar.gz, .tgz or .zip archive of one."
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"Configuration source '{path}' cannot be read ({exc.strerror or exc}); pass "
+                "a conf folder or a .tar.gz, .tgz or .zip archive of one."
+            ) from exc
+        if stat.S_ISDIR(mode):
+            return _DirectorySource(path)
+        if not stat.S_ISREG(mode):
+            raise ConfigError(
+                f"Configuration source '{path}' is not a regular file or folder (a FIFO, "
+                "device or socket); pass a conf folder or a .tar.gz, .tgz or .zip archive of one."
             )
         if path.name.lower().endswith(_TAR_SUFFIXES + _ZIP_SUFFIXES):
-            return _ArchiveSource(path, base_env)
+            return _ArchiveSource(path, base_env, wanted or (lambda _: True))
         raise ConfigError(
             f"Configuration source '{path}' is a file but not a .tar.gz, .tgz or .zip "
             "archive; pass a conf folder or an archive of one."
@@ -212,34 +315,65 @@ def _unreadable(archive: Path, exc: Exception) -> ConfigError:
     )
 
 
-def _read_tar(archive: Path) -> tuple[dict[str, bytes], set[str]]:
+def _read_capped(stream: IO[bytes], where: str) -> bytes:
+    data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(where)
+    return data
+
+
+def _too_large(where: str) -> ConfigError:
+    return ConfigError(
+        f"{where} is larger than {MAX_FILE_BYTES // 2**20} MiB; configuration files must be "
+        "small: move data out of the configuration."
+    )
+
+
+# Member names, folder names, and the content of the wanted members.
+_Scan = tuple[list[str], set[str], dict[str, bytes]]
+
+
+def _scan_tar(archive: Path, wanted: Wanted) -> _Scan:
     import tarfile
     import zlib
 
-    members: dict[str, bytes] = {}
+    names: list[str] = []
     folders: set[str] = set()
+    loaded: dict[str, bytes] = {}
+    inflated = 0
     try:
         with tarfile.open(archive, "r:*") as tar:
             for info in tar:
                 path = _member_path(archive, info.name)
+                inflated += _TAR_BLOCK + info.size
+                if inflated > MAX_ARCHIVE_BYTES:
+                    raise ConfigError(
+                        f"Archive '{archive}' inflates to more than "
+                        f"{MAX_ARCHIVE_BYTES // 2**20} MiB (at member '{info.name}'); a "
+                        "configuration archive should hold configuration files only."
+                    )
                 if info.isdir():
                     folders.add(path)
                 elif not info.isfile():
                     raise _refuse_link(archive, info.name)
                 elif path:
-                    extracted = tar.extractfile(info)
-                    members[path] = extracted.read() if extracted is not None else b""
+                    names.append(path)
+                    if wanted(path):
+                        extracted = tar.extractfile(info)
+                        where = f"{archive}/{path}"
+                        loaded[path] = b"" if extracted is None else _read_capped(extracted, where)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise _unreadable(archive, exc) from exc
     folders.discard("")
-    return members, folders
+    return names, folders, loaded
 
 
-def _read_zip(archive: Path) -> tuple[dict[str, bytes], set[str]]:
+def _scan_zip(archive: Path, wanted: Wanted) -> _Scan:
     import zipfile
 
-    members: dict[str, bytes] = {}
+    names: list[str] = []
     folders: set[str] = set()
+    loaded: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(archive) as zipped:
             for info in zipped.infolist():
@@ -249,8 +383,14 @@ def _read_zip(archive: Path) -> tuple[dict[str, bytes], set[str]]:
                 if info.is_dir():
                     folders.add(path)
                 elif path:
-                    members[path] = zipped.read(info)
+                    names.append(path)
+                    if wanted(path):
+                        where = f"{archive}/{path}"
+                        if info.file_size > MAX_FILE_BYTES:
+                            raise _too_large(where)
+                        with zipped.open(info) as member:
+                            loaded[path] = _read_capped(member, where)
     except (zipfile.BadZipFile, OSError) as exc:
         raise _unreadable(archive, exc) from exc
     folders.discard("")
-    return members, folders
+    return names, folders, loaded

@@ -36,7 +36,7 @@ def register_hooks(manager: HookManager, hooks: Iterable[object]) -> None:
     pluggy silently accepts an object whose methods are misspelled; naming the
     object here saves users from hooks that never fire.
     """
-    for hooks_object in hooks:
+    for index, hooks_object in enumerate(hooks):
         if isinstance(hooks_object, type):
             raise HookError(
                 f"Hook {hooks_object.__qualname__!r} is a class; settings.HOOKS takes "
@@ -50,6 +50,13 @@ def register_hooks(manager: HookManager, hooks: Iterable[object]) -> None:
             raise HookError(
                 f"Hook object {type(hooks_object).__qualname__!r} cannot be registered: {exc}"
             ) from exc
+        if not manager.get_hookcallers(hooks_object):
+            manager.unregister(hooks_object)
+            raise HookError(
+                f"settings.HOOKS[{index}] is a {type(hooks_object).__qualname__}, not a hooks "
+                "object: it has no method marked @hook_impl. Put instances of classes with "
+                "@hook_impl methods in HOOKS."
+            )
         manager.check_pending()
 
 

@@ -97,27 +97,36 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 def packaged_conf_files(conf_root: Path) -> dict[str, Path]:
     """Configuration files to ship, by path relative to ``conf_root``, sorted.
 
-    Left out: the ``local`` env, every ``credentials*`` file in any env, and
-    hidden files; secrets must never reach a wheel.
+    The files project mode reads (the config loader's own listing: hidden
+    names skipped, links that leave the folder refused), less the ``local``
+    env and every ``credentials*`` file in any env: secrets must never reach
+    a wheel.
     """
+    from kilnflow.config import conf_files
+    from kilnflow.errors import ConfigError
+
     if not conf_root.is_dir():
         raise PackagingError(
             f"Cannot build a Kilnflow wheel: configuration folder {conf_root} does not exist; "
             "create it or set conf-source in [tool.hatch.build.hooks.kilnflow]."
         )
-    files: dict[str, Path] = {}
-    for path in sorted(conf_root.rglob("*")):
-        relative = path.relative_to(conf_root)
-        parts = relative.parts
-        if (
-            not path.is_file()
-            or parts[0] in _LOCAL_ENVS
-            or any(part.startswith(".") or part == "__pycache__" for part in parts)
-            or any(part.startswith("credentials") for part in parts)
-        ):
-            continue
-        files[relative.as_posix()] = path
-    return files
+    try:
+        found = conf_files(conf_root)
+    except ConfigError as exc:
+        raise PackagingError(f"Cannot build a Kilnflow wheel: {exc}") from exc
+    return {
+        relative: path
+        for relative, path in sorted(found.items())
+        if not _never_shipped(relative.split("/"))
+    }
+
+
+def _never_shipped(parts: list[str]) -> bool:
+    return (
+        parts[0] in _LOCAL_ENVS
+        or "__pycache__" in parts
+        or any(part.startswith("credentials") for part in parts)
+    )
 
 
 def build_manifest(root: Path, version: str, conf_files: dict[str, Path]) -> dict[str, Any]:

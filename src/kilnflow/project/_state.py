@@ -289,12 +289,14 @@ def get_pipeline(name: str) -> Pipeline:
         ) from None
 
 
-def find_pipelines() -> dict[str, Pipeline]:
+def find_pipelines(raise_errors: bool = True) -> dict[str, Pipeline]:
     """Collect ``create_pipeline()`` from each module of ``<package>.pipelines``.
 
-    A module that fails to import or build is skipped with a warning naming
-    it, so one broken pipeline does not stop the others. ``__default__`` is
-    the sum of all that were found.
+    A module that fails to import or to build a pipeline is an error naming
+    it and the cause: a run that silently leaves out a pipeline would report
+    success for work it never did. ``raise_errors=False`` skips such modules
+    with a warning instead, for projects that accept that trade. ``__default__``
+    is the sum of all that were found.
     """
     from kilnflow._resources import files
     from kilnflow.pipeline import Pipeline
@@ -311,23 +313,29 @@ def find_pipelines() -> dict[str, Pipeline]:
             try:
                 created = importlib.import_module(module_name).create_pipeline()
             except Exception as exc:
-                warnings.warn(
-                    f"Pipeline module {module_name} was skipped: {type(exc).__name__}: {exc}.",
-                    KilnflowWarning,
-                    stacklevel=2,
-                )
+                detail = (str(exc).strip().splitlines() or [""])[0]
+                _broken_pipeline(module_name, f"{type(exc).__name__}: {detail}", raise_errors)
                 continue
             if not isinstance(created, Pipeline):
-                warnings.warn(
-                    f"Pipeline module {module_name} was skipped: create_pipeline() returned "
-                    f"{type(created).__name__}, not a Pipeline.",
-                    KilnflowWarning,
-                    stacklevel=2,
-                )
+                problem = f"create_pipeline() returned {type(created).__name__}, not a Pipeline"
+                _broken_pipeline(module_name, problem, raise_errors)
                 continue
             found[name] = created
     found["__default__"] = Pipeline(list(found.values()))
     return found
+
+
+def _broken_pipeline(module_name: str, problem: str, raise_errors: bool) -> None:
+    if raise_errors:
+        raise ProjectError(
+            f"Pipeline module {module_name} cannot be loaded ({problem}); fix it, or call "
+            "find_pipelines(raise_errors=False) in pipeline_registry.py to skip broken modules."
+        )
+    warnings.warn(
+        f"Pipeline module {module_name} was skipped: {problem}.",
+        KilnflowWarning,
+        stacklevel=3,
+    )
 
 
 def _pipeline_module_name(entry: Traversable) -> str | None:

@@ -1,0 +1,53 @@
+"""Configuration files parsed with bounds: YAML through the bounded reader, and JSON.
+
+A configuration source may come from anywhere (``--conf-source`` takes an
+archive), so both formats refuse what would hang a run or silently pick one
+of two values: alias bombs, deep nesting and duplicate keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kilnflow._yaml import MAX_DEPTH, nesting_depth, too_deep
+from kilnflow._yaml import load_yaml as _load_yaml
+from kilnflow.errors import ConfigError
+
+__all__ = ["load_json", "load_yaml"]
+
+
+def load_yaml(data: bytes, where: str) -> Any:
+    """Parse one YAML document; every refusal is a ``ConfigError`` naming ``where``."""
+    try:
+        return _load_yaml(data, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def load_json(data: bytes, where: str) -> Any:
+    """Parse JSON, refusing duplicate keys and nesting deeper than the YAML limit."""
+    import json
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise ConfigError(
+                    f"{where}: key '{key}' is defined twice in one object; keep one definition."
+                )
+            result[key] = value
+        return result
+
+    try:
+        loaded = json.loads(data, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{where}, line {exc.lineno}: invalid JSON ({exc.msg}); fix the syntax."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where} is not UTF-8 text ({exc}); re-save it as UTF-8.") from exc
+    except RecursionError:
+        raise ConfigError(str(too_deep(where, None))) from None
+    if nesting_depth(loaded) > MAX_DEPTH:
+        raise ConfigError(str(too_deep(where, None)))
+    return loaded
