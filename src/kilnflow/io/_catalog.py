@@ -221,6 +221,17 @@ class DataCatalog:
             return False
         return not self.is_memory(name) or self.exists(name)
 
+    def confirm(self, name: str) -> None:
+        """Record that ``name``'s last load was processed (an IncrementalDataset's checkpoint)."""
+        dataset = self._get(name)
+        confirm = getattr(dataset, "confirm", None)
+        if not callable(confirm):
+            raise DatasetError(
+                f"Dataset {name!r} has no checkpoint to confirm; only datasets such as "
+                "partitions.IncrementalDataset can be confirmed."
+            )
+        confirm()
+
     def release(self, name: str) -> None:
         """Free what ``name`` holds in memory; nothing happens for unknown names."""
         dataset = self._get(name)

@@ -31,6 +31,7 @@ __all__ = [
     "checked_entry",
     "dataset_from_config",
     "resolve_dataset_type",
+    "takes",
 ]
 
 _PLAIN = "kilnflow.io._datasets"
@@ -430,6 +431,12 @@ class _VersionedForeignDataset(AbstractDataset):
 
 def _mapping_or_none(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
+
+
+def takes(cls: type[Any], argument: str) -> bool:
+    """Tell whether constructing ``cls`` accepts the keyword ``argument``."""
+    accepted, _, open_ended = _signature(cls)
+    return open_ended or argument in accepted
 
 
 _Signature = tuple[frozenset[str], tuple[str, ...], bool]
