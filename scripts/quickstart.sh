@@ -12,7 +12,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Install Kilnflow into a development environment ($work/dev)"
 python3 -m venv "$work/dev"
-"$work/dev/bin/python" -m pip install -q "$repo"
+"$work/dev/bin/python" -m pip install -q "$repo[build]"   # the build extra: new, package
 kilnflow="$work/dev/bin/kilnflow"
 
 step "kilnflow new demo"

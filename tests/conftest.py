@@ -77,6 +77,9 @@ def run_cli(
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Kilnflow's wheel from this checkout plus wheels of all its dependencies.
 
+    The ``build`` extra's wheels (hatchling, build, jinja2) are there too, for
+    the tests that build projects in fresh environments.
+
     Built once per test session; every virtual environment the tests create
     installs from here with ``--no-index``, so installs run offline.
     """
@@ -98,7 +101,10 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = house.glob("kilnflow-*.whl")
     subprocess.run(
         # pip itself too: pipx upgrades pip in its shared environment.
-        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), str(wheel), "pip"],
+        [
+            *(sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house)),
+            *(f"{wheel}[build]", "pip"),
+        ],
         check=True,
         capture_output=True,
     )

@@ -298,6 +298,32 @@ def test_templates_are_read_from_an_installed_kilnflow_wheel(installed_demo, tmp
     location, first_line = shown.stdout.splitlines()
     assert "site-packages" in location
     assert first_line == "[build-system]"
-    created = run_installed(bindir, ["kilnflow", "new", "fromwheel"], tmp_path)
+
+
+@pytest.mark.slow
+def test_runtime_venv_holds_only_what_running_needs(installed_demo, tmp_path, wheelhouse):
+    """Building tools are an extra: the commands that need them say how to get them."""
+    bindir = installed_demo[0]
+    listed = subprocess.run(
+        [str(bindir / "python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {entry["name"].lower() for entry in json.loads(listed.stdout)}
+    assert not installed & {"hatchling", "build", "jinja2", "pathspec", "trove-classifiers"}
+    assert len(installed - {"pip", "setuptools"}) <= 12, sorted(installed)
+
+    refused = run_installed(bindir, ["kilnflow", "new", "fromwheel"], tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error: kilnflow new needs jinja2, which running a project does not: "
+        "pip install 'kilnflow[build]'"
+    )
+    assert not (tmp_path / "fromwheel").exists()
+
+    venv_dir = tmp_path / "builder"
+    builder = fresh_venv(venv_dir, wheelhouse, "kilnflow[build]")
+    created = run_installed(builder, ["kilnflow", "new", "fromwheel"], tmp_path)
     assert created.returncode == 0, created.stderr
     assert (tmp_path / "fromwheel" / "src" / "fromwheel" / "pipeline_registry.py").is_file()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if sys.version_info >= (3, 12):
+if sys.version_info >= (3, 11):
     from importlib.resources import files
     from importlib.resources.abc import Traversable
 else:

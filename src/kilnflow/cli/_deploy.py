@@ -85,4 +85,7 @@ def init(python_version: str | None, force: bool) -> None:
         metadata.project_path, metadata.package_name, python_version=python_version, force=force
     ):
         click.echo(f"Wrote {path}")
-    click.echo(f"Build and run: docker build -t {metadata.package_name.replace('_', '-')} .")
+    click.echo(
+        "Build offline: kilnflow package --wheelhouse && docker build --network=none "
+        f"-t {metadata.package_name.replace('_', '-')} ."
+    )

@@ -9,10 +9,12 @@ DAG run, and runs the task's nodes with the save version of that DAG run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,15 @@ __all__ = ["AIRFLOW_PATTERNS", "create_dag", "dag_run_version", "run_task"]
 
 #: Files of ``conf/<env>/`` that configure the generated DAG.
 AIRFLOW_PATTERNS = ["airflow*", "airflow*/**"]
-_DAG_KEYS = {"schedule", "start_date", "catchup", "tags", "default_args", "max_active_runs"}
+_DAG_KEYS = {
+    "schedule",
+    "start_date",
+    "catchup",
+    "tags",
+    "default_args",
+    "max_active_runs",
+    "data_dir",
+}
 _SECONDS_ARGS = ("retry_delay", "execution_timeout", "max_retry_delay")
 
 
@@ -41,11 +51,13 @@ def create_dag(
     command: str = "kilnflow airflow create",
 ) -> Path:
     """Write the DAG file for a pipeline of the configured project; return its path."""
+    from kilnflow._build_tools import require_build_tools
     from kilnflow._templates import render_template
     from kilnflow._version import __version__
     from kilnflow.deploy._grouping import group_nodes
     from kilnflow.project import get_pipeline, package_name
 
+    require_build_tools("kilnflow airflow create", "jinja2")
     package = package_name()
     pipeline = get_pipeline(pipeline_name)
     settings, catalog = _airflow_conf_and_catalog(env)
@@ -62,6 +74,7 @@ def create_dag(
             "function_name": dag_id,
             "env": env,
             "conf_source": conf_source,
+            "data_dir": _data_dir(settings.get("data_dir"), env),
             **_dag_arguments(settings, package, schedule),
             **_task_arguments(tasks),
             "kilnflow_version": __version__,
@@ -131,6 +144,18 @@ def _identifier(text: str) -> str:
     return cleaned if cleaned and not cleaned[0].isdigit() else f"dag_{cleaned}"
 
 
+def _data_dir(value: Any, env: str | None) -> str | None:
+    """The workers' data folder from airflow.yml: absolute, since workers run anywhere."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise ConfigError(
+            f"conf/{env or 'base'}/airflow.yml: data_dir {value!r} must be an absolute path "
+            "on the Airflow workers, such as /srv/data/demo."
+        )
+    return value
+
+
 def _start_date(value: Any) -> datetime.date:
     if value is None:
         return datetime.date(2024, 1, 1)
@@ -177,20 +202,54 @@ def run_task(
     *,
     env: str | None = None,
     conf_source: str | None = None,
+    data_dir: str | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run ``node_names`` of an installed package's pipeline as one Airflow task."""
+    """Run ``node_names`` of an installed package's pipeline as one Airflow task.
+
+    Every task of a DAG run saves versioned datasets under the DAG run's
+    version, and may replace what an earlier try of the same DAG run saved
+    there: Airflow retries and clears repeat a task, and its downstream
+    tasks must read the repeated output. Other DAG runs, and sessions
+    outside Airflow, save under versions of their own, never overwritten.
+    ``data_dir`` (``KILNFLOW_DATA_DIR`` for the task) anchors relative
+    catalog paths, since a worker's working directory is not the user's.
+    """
     from kilnflow.project import configure_project
-    from kilnflow.session import Session
+    from kilnflow.session import DATA_DIR_ENV, Session
 
     configure_project(package)
     airflow = _airflow_record(context or {})
     run_id = airflow.get("run_id")
     when = airflow.pop("_when", None)
     save_version = dag_run_version(str(run_id), when) if run_id else None
-    with Session.create(env=env, conf_source=conf_source, save_version=save_version) as session:
+    with contextlib.ExitStack() as stack:
+        if data_dir is not None:
+            stack.enter_context(_environment(DATA_DIR_ENV, data_dir))
+        session = stack.enter_context(
+            Session.create(
+                env=env,
+                conf_source=conf_source,
+                save_version=save_version,
+                overwrite_save_version=save_version is not None,
+            )
+        )
         session.store["airflow"] = airflow
         session.run(pipeline_name, node_names=list(node_names))
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set one environment variable for a task; ``dag.test()`` runs tasks in-process."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
 
 
 def _airflow_record(context: Mapping[str, Any]) -> dict[str, Any]:

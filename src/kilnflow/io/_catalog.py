@@ -123,6 +123,7 @@ class DataCatalog:
         self._credentials: Mapping[str, Any] = {}
         self._load_versions: dict[str, str] = {}
         self._save_version: str | None = None
+        self._overwrite_save_version = False
         self._lock = threading.Lock()
         for name, dataset in (datasets or {}).items():
             self.add(name, dataset)
@@ -134,6 +135,7 @@ class DataCatalog:
         credentials: Mapping[str, Any] | None = None,
         load_versions: Mapping[str, str] | None = None,
         save_version: str | None = None,
+        overwrite_save_version: bool = False,
     ) -> DataCatalog:
         """Build a catalog from the merged ``catalog.yml`` mapping.
 
@@ -142,12 +144,15 @@ class DataCatalog:
         ``credentials``; keys starting with ``_`` only hold YAML anchors.
         ``save_version`` (a new timestamp by default) is shared by every
         versioned dataset; ``load_versions`` pins the version a dataset loads.
+        ``overwrite_save_version`` lets saves replace files already saved
+        under ``save_version``, for a run that repeats work it owns.
         Entries are checked now and constructed when first used.
         """
         self = cls()
         self._credentials = credentials or {}
         self._load_versions = dict(load_versions or {})
         self._save_version = save_version or new_version()
+        self._overwrite_save_version = overwrite_save_version
         factories: list[_Factory] = []
         for key, config in (catalog or {}).items():
             name = str(key)
@@ -314,6 +319,7 @@ class DataCatalog:
         copy._credentials = self._credentials
         copy._load_versions = dict(self._load_versions)
         copy._save_version = self._save_version
+        copy._overwrite_save_version = self._overwrite_save_version
         return copy
 
     def __getstate__(self) -> dict[str, Any]:
@@ -423,6 +429,7 @@ class DataCatalog:
             config,
             load_version=self._load_versions.get(name),
             save_version=self._save_version,
+            overwrite_save_version=self._overwrite_save_version,
         )
 
     def _with_credentials(self, name: str, value: Any) -> Any:

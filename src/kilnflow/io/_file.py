@@ -150,10 +150,16 @@ def write_file(fs: Any, target: str, write: Callable[[BinaryIO], None]) -> None:
     fs.invalidate_cache(target)
 
 
-def versioned_save_path(fs: Any, path: str, version: str, label: str) -> str:
-    """Return ``<path>/<version>/<basename>``, refusing a version that already exists."""
+def versioned_save_path(
+    fs: Any, path: str, version: str, label: str, *, overwrite: bool = False
+) -> str:
+    """Return ``<path>/<version>/<basename>``, refusing a version that already exists.
+
+    ``overwrite`` lets a run that owns ``version`` replace what it saved
+    there before: a retried Airflow task of the DAG run the version belongs to.
+    """
     target = posixpath.join(path, version, posixpath.basename(path))
-    if fs.exists(target):
+    if not overwrite and fs.exists(target):
         raise DatasetError(
             f"Cannot save {label}: version {version!r} already exists at {target!r} and "
             "versions are never overwritten; save under a new version."
@@ -227,9 +233,11 @@ class PathDataset(AbstractDataset):
     ``credentials`` and ``fs_args`` become the file system's storage options.
     With ``versioned=True`` each save goes to
     ``<filepath>/<save_version>/<basename>`` and a version is never
-    overwritten; a load reads ``load_version``, else the ``save_version`` when
-    that exists (what this run, or its sibling sessions, saved), else the
-    greatest version.
+    overwritten, unless ``overwrite_save_version`` says the run owns its save
+    version (a retried Airflow task replaces what its failed try saved under
+    its DAG run's version); a load reads ``load_version``, else the
+    ``save_version`` when that exists (what this run, or its sibling
+    sessions, saved), else the greatest version.
     """
 
     default_load_args: ClassVar[Mapping[str, Any]] = {}
@@ -246,6 +254,7 @@ class PathDataset(AbstractDataset):
         versioned: bool = False,
         load_version: str | None = None,
         save_version: str | None = None,
+        overwrite_save_version: bool = False,
     ) -> None:
         self._filepath = os.fspath(filepath)
         owner = f"{type(self).__name__} for {self._filepath!r}"
@@ -259,6 +268,7 @@ class PathDataset(AbstractDataset):
         self._versioned = bool(versioned)
         self._load_version = load_version
         self._save_version = save_version
+        self._overwrite_save_version = overwrite_save_version
         self._target = absolute(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
 
@@ -302,7 +312,9 @@ class PathDataset(AbstractDataset):
             return path
         if self._save_version is None:
             self._save_version = new_version()
-        return versioned_save_path(fs, path, self._save_version, self._label())
+        return versioned_save_path(
+            fs, path, self._save_version, self._label(), overwrite=self._overwrite_save_version
+        )
 
 
 class FileDataset(PathDataset):

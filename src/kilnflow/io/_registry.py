@@ -208,6 +208,7 @@ def dataset_from_config(
     *,
     load_version: str | None = None,
     save_version: str | None = None,
+    overwrite_save_version: bool = False,
 ) -> AbstractDataset:
     """Build the dataset a catalog entry describes and name it ``name``.
 
@@ -220,14 +221,18 @@ def dataset_from_config(
     and ``save`` methods is wrapped so that it behaves like one, versions
     included: it gets a ``version`` argument if it takes one, else the
     ``filepath`` of the version each load or save uses.
+    ``overwrite_save_version`` reaches the classes that take it (Kilnflow's
+    file datasets) and versioned foreign classes.
     """
-    plan = _Plan(name, config, load_version, save_version)
+    plan = _Plan(name, config, load_version, save_version, overwrite_save_version)
     dataset: AbstractDataset
     if issubclass(plan.cls, AbstractDataset):
         dataset = plan.construct()
     elif plan.versioned and "version" not in plan.accepted:
         plan.check_arguments()
-        dataset = _VersionedForeignDataset(plan.cls, plan.kwargs, load_version, save_version)
+        dataset = _VersionedForeignDataset(
+            plan.cls, plan.kwargs, load_version, save_version, overwrite=overwrite_save_version
+        )
     else:
         dataset = _ForeignDataset(plan.construct())
     dataset.name = name
@@ -259,6 +264,7 @@ class _Plan:
         config: Mapping[str, Any],
         load_version: str | None,
         save_version: str | None,
+        overwrite_save_version: bool = False,
     ) -> None:
         kwargs = dict(checked_entry(name, config))
         type_ = kwargs.pop("type")
@@ -276,6 +282,8 @@ class _Plan:
         if issubclass(self.cls, AbstractDataset):
             if self.versioned:
                 kwargs.update(_given(load_version=load_version, save_version=save_version))
+                if overwrite_save_version and "overwrite_save_version" in self.accepted:
+                    kwargs["overwrite_save_version"] = True
         else:
             kwargs.pop("versioned", None)
             if self.versioned and "version" in self.accepted:
@@ -371,12 +379,15 @@ class _VersionedForeignDataset(AbstractDataset):
         kwargs: Mapping[str, Any],
         load_version: str | None,
         save_version: str | None,
+        *,
+        overwrite: bool = False,
     ) -> None:
         self._cls = cls
         self._kwargs = dict(kwargs)
         self._filepath = str(kwargs["filepath"])
         self._load_version = load_version
         self._save_version = save_version
+        self._overwrite = overwrite
         self._fs_path: tuple[Any, str] | None = None
 
     def _load(self) -> Any:
@@ -390,7 +401,10 @@ class _VersionedForeignDataset(AbstractDataset):
         fs, path = self._filesystem()
         if self._save_version is None:
             self._save_version = new_version()
-        self._at(fs, versioned_save_path(fs, path, self._save_version, self._label())).save(data)
+        target = versioned_save_path(
+            fs, path, self._save_version, self._label(), overwrite=self._overwrite
+        )
+        self._at(fs, target).save(data)
 
     def _exists(self) -> bool:
         fs, path = self._filesystem()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kilnflow.packaging._build import package_project
+from kilnflow.packaging._build import package_project, write_wheelhouse
 
-__all__ = ["package_project"]
+__all__ = ["package_project", "write_wheelhouse"]
 
 
 def __dir__() -> list[str]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from kilnflow._pairs import split_pairs
 from kilnflow._redact import redact, redact_arguments, redact_pairs, redact_values
-from kilnflow.session._context import Context
+from kilnflow.session._context import DATA_DIR_ENV, Context
 from kilnflow.session._runtime import git_info, new_session_id
 from kilnflow.session._session import Session, make_store
 from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
 
 __all__ = [
+    "DATA_DIR_ENV",
     "BaseSessionStore",
     "Context",
     "MemoryStore",

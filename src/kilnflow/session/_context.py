@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +13,10 @@ if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
     from kilnflow.io import DataCatalog
 
-__all__ = ["Context"]
+__all__ = ["DATA_DIR_ENV", "Context"]
+
+#: Environment variable naming the folder that relative catalog paths resolve against.
+DATA_DIR_ENV = "KILNFLOW_DATA_DIR"
 
 
 class Context:
@@ -62,18 +66,25 @@ class Context:
         return self.get_catalog()
 
     def get_catalog(
-        self, save_version: str | None = None, load_versions: Mapping[str, str] | None = None
+        self,
+        save_version: str | None = None,
+        load_versions: Mapping[str, str] | None = None,
+        *,
+        overwrite_save_version: bool = False,
     ) -> DataCatalog:
         """Build a new catalog, with credentials, for one run; hooks see every build."""
         conf_catalog = dict(self.config_loader["catalog"])
-        if self.project_path is not None:
-            conf_catalog = _anchor_paths(conf_catalog, self.project_path)
+        data_dir = os.environ.get(DATA_DIR_ENV)
+        root = Path(data_dir).expanduser().resolve() if data_dir else self.project_path
+        if root is not None:
+            conf_catalog = _anchor_paths(conf_catalog, root)
         credentials = self.config_loader["credentials"] if _wants_credentials(conf_catalog) else {}
         catalog = self._catalog_class.from_config(
             conf_catalog,
             credentials=credentials,
             load_versions=dict(load_versions or {}),
             save_version=save_version,
+            overwrite_save_version=overwrite_save_version,
         )
         catalog.add_parameters(self.params)
         self._hook_manager.hook.after_catalog_created(
@@ -96,11 +107,13 @@ def _wants_credentials(value: Any) -> bool:
 
 
 def _anchor_paths(conf_catalog: dict[str, Any], project_path: Path) -> dict[str, Any]:
-    """Make relative local file paths relative to the project, not the working directory.
+    """Make relative local file paths relative to ``project_path``, not the working directory.
 
     In project mode ``kilnflow run`` may start from any folder inside the
     project; data should land in the project's ``data/`` all the same.
-    Packaged runs keep paths relative to the working directory, as documented.
+    Packaged runs keep paths relative to the working directory, as documented,
+    unless ``$KILNFLOW_DATA_DIR`` names the data folder: an Airflow worker's
+    working directory is the scheduler's or worker's, not the user's.
     """
     anchored = dict(conf_catalog)
     for name, entry in conf_catalog.items():

@@ -76,10 +76,13 @@ class Session:
         store: BaseSessionStore,
         save_version: str | None = None,
         argv: Sequence[str] | None = None,
+        overwrite_save_version: bool = False,
     ) -> None:
         self.session_id = session_id
         #: Version under which versioned datasets of this run are saved.
         self.save_version = save_version or session_id
+        #: Whether saves may replace files already saved under ``save_version``.
+        self.overwrite_save_version = overwrite_save_version
         self.package_name = package_name
         self.project_path = project_path
         self.env = env
@@ -106,13 +109,16 @@ class Session:
         conf_source: ConfSource | None = None,
         save_version: str | None = None,
         argv: Sequence[str] | None = None,
+        overwrite_save_version: bool = False,
     ) -> Session:
         """Start a session of the configured project.
 
         ``env`` falls back to ``$KILNFLOW_ENV``; ``conf_source`` replaces the
         project's (or the package's) configuration. Versioned datasets save
         under the session id unless ``save_version`` is given, as when the
-        tasks of one Airflow DAG run must share one version. ``argv`` is the
+        tasks of one Airflow DAG run must share one version; a version is
+        never overwritten unless ``overwrite_save_version`` (a retried task of
+        that DAG run replaces what its failed try saved). ``argv`` is the
         command line to record, secrets already hidden by whoever parsed it
         (the CLI hands its own); by default this process's ``sys.argv`` with
         secret-looking values hidden.
@@ -135,6 +141,7 @@ class Session:
             store=store,
             save_version=save_version,
             argv=argv,
+            overwrite_save_version=overwrite_save_version,
         )
         session._record_start()
         return session
@@ -233,7 +240,11 @@ class Session:
         run_params = self._run_params(name, runner, filters, load_versions)
         self.store["run"] = run_params
         context = self.load_context()
-        catalog = context.get_catalog(save_version=self.save_version, load_versions=load_versions)
+        catalog = context.get_catalog(
+            save_version=self.save_version,
+            load_versions=load_versions,
+            overwrite_save_version=self.overwrite_save_version,
+        )
         outputs = self._run_between_hooks(runner, selected, catalog, run_params, progress)
         self._run_succeeded = True
         self.store["outcome"] = "success"
