@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kilnflow.errors import ConfigError
+from kilnflow.errors import ConfigError, PackagingError
 
 if TYPE_CHECKING:
     from kilnflow.deploy._grouping import Task
@@ -51,13 +51,15 @@ def create_dag(
     command: str = "kilnflow airflow create",
 ) -> Path:
     """Write the DAG file for a pipeline of the configured project; return its path."""
-    from kilnflow._build_tools import require_build_tools
+    from kilnflow._build_tools import missing_build_tools
     from kilnflow._templates import render_template
     from kilnflow._version import __version__
     from kilnflow.deploy._grouping import group_nodes
     from kilnflow.project import get_pipeline, package_name
 
-    require_build_tools("kilnflow airflow create", "jinja2")
+    problem = missing_build_tools("kilnflow airflow create", "jinja2")
+    if problem:
+        raise PackagingError(problem)
     package = package_name()
     pipeline = get_pipeline(pipeline_name)
     settings, catalog = _airflow_conf_and_catalog(env)

@@ -17,11 +17,13 @@ def init_docker(
     project_path: Path, package: str, *, python_version: str | None = None, force: bool = False
 ) -> list[Path]:
     """Write ``Dockerfile`` and ``.dockerignore`` into the project; return their paths."""
-    from kilnflow._build_tools import require_build_tools
+    from kilnflow._build_tools import missing_build_tools
     from kilnflow._templates import render_template
     from kilnflow._version import __version__
 
-    require_build_tools("kilnflow docker init", "jinja2")
+    problem = missing_build_tools("kilnflow docker init", "jinja2")
+    if problem:
+        raise PackagingError(problem)
     targets = [project_path / name for name in _FILES.values()]
     existing = [path.name for path in targets if path.exists()]
     if existing and not force:

@@ -23,10 +23,13 @@ def package_project(
     second. ``isolated=True`` uses ``python -m build`` with an isolated
     environment instead, exactly as a CI system would.
     """
-    from kilnflow._build_tools import require_build_tools
+    from kilnflow._build_tools import missing_build_tools
     from kilnflow.project import read_metadata
 
-    require_build_tools("kilnflow package", "hatchling", "jinja2", *(["build"] if isolated else []))
+    tools = ("hatchling", "jinja2", "build") if isolated else ("hatchling", "jinja2")
+    problem = missing_build_tools("kilnflow package", *tools)
+    if problem:
+        raise PackagingError(problem)
     metadata = read_metadata(project_path)
     root = metadata.project_path
     out = Path(output_dir).resolve() if output_dir is not None else root / "dist"

@@ -26,9 +26,11 @@ def create_project(name: str, directory: str | Path | None = None, *, example: b
     The folder appears whole or not at all: files are rendered into a
     temporary sibling folder that is renamed into place at the end.
     """
-    from kilnflow._build_tools import require_build_tools
+    from kilnflow._build_tools import missing_build_tools
 
-    require_build_tools("kilnflow new", "jinja2")
+    problem = missing_build_tools("kilnflow new", "jinja2")
+    if problem:
+        raise ProjectError(problem)
     package_name = _package_name(name)
     target = Path(directory if directory is not None else name).expanduser().resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
