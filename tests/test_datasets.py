@@ -474,3 +474,44 @@ def test_pandas_datasets_without_pandas_say_what_to_install(tmp_path: Path) -> N
 def test_pickle_file_is_standard_pickle(tmp_path: Path) -> None:
     PickleDataset(filepath=str(tmp_path / "x.pkl"), save_args={"protocol": 2}).save([1, 2])
     assert pickle.loads((tmp_path / "x.pkl").read_bytes()) == [1, 2]
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    from kilnflow.io import atomic_write
+
+    target = tmp_path / "deep" / "er" / "out.txt"
+    with atomic_write(target, "w") as text:
+        text.write("first é")
+
+    def write_half() -> None:
+        with atomic_write(target) as binary:
+            binary.write(b"partial")
+            raise RuntimeError("halfway")
+
+    with pytest.raises(RuntimeError, match="halfway"):
+        write_half()
+
+    assert target.read_text(encoding="utf-8") == "first é"
+    assert os.listdir(target.parent) == ["out.txt"]
+
+
+def test_atomic_directory_swaps_a_whole_folder(tmp_path: Path) -> None:
+    from kilnflow.io import atomic_directory
+
+    target = tmp_path / "figures"
+    with atomic_directory(target) as folder:
+        Path(folder, "a.png").write_bytes(b"a")
+    with atomic_directory(target) as folder:
+        Path(folder, "b.png").write_bytes(b"b")
+    assert os.listdir(target) == ["b.png"]
+
+    def render_half() -> None:
+        with atomic_directory(target) as folder:
+            Path(folder, "c.png").write_bytes(b"c")
+            raise RuntimeError("render failed")
+
+    with pytest.raises(RuntimeError, match="render failed"):
+        render_half()
+
+    assert os.listdir(target) == ["b.png"]
+    assert os.listdir(tmp_path) == ["figures"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -47,16 +45,10 @@ def create_project(name: str, directory: str | Path | None = None, *, example: b
         "kilnflow_version": __version__,
         "example": example,
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        _render_tree(templates() / "project", staging, context)
-        if target.exists():
-            target.rmdir()
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    from kilnflow.io import atomic_directory
+
+    with atomic_directory(target) as staging:
+        _render_tree(templates() / "project", Path(staging), context)
     return target
 
 
