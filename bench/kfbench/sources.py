@@ -225,15 +225,20 @@ REALISTIC_SOURCE = """\
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
+# Pipelines are built by name, but a framework may build every registered one:
+# pandas and scikit-learn load when a node runs, not when its pipeline is built.
 MODELS = ("forest", "boosting", "extra_trees", "logistic")
 FEATURES = [f"x{i}" for i in range(10)]
 
 
 def prepare_features(raw: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     frame = raw.dropna().copy()
     frame["x_sum"] = frame[FEATURES].sum(axis=1)
     frame["x_cross"] = frame["x0"] * frame["x1"]
