@@ -741,6 +741,10 @@ def test_undeclared_transcoded_names_share_one_memory_dataset() -> None:
     assert catalog.load("frame@spark") == [3]
     assert catalog.is_memory("frame@spark")
     assert catalog.list() == ["frame"]
+    catalog.release("frame@pandas")  # frame@spark may still have readers
+    assert catalog.load("frame@spark") == [3]
+    catalog.release("frame")
+    assert not catalog.exists("frame@spark")
 
 
 @pytest.mark.parametrize("copier", ["deepcopy", "pickle"])

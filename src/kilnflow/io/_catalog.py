@@ -238,7 +238,13 @@ class DataCatalog:
         confirm()
 
     def release(self, name: str) -> None:
-        """Free what ``name`` holds in memory; nothing happens for unknown names."""
+        """Free what ``name`` holds in memory; nothing happens for unknown names.
+
+        A transcoded name (``table@pandas`` standing for ``table``) frees
+        nothing: another view of the same data may still have readers.
+        """
+        if name not in self._datasets and self._resolve(name) != name:
+            return
         dataset = self._get(name)
         if dataset is not None:
             dataset.release()

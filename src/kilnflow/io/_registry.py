@@ -26,6 +26,7 @@ from ._file import (
 
 __all__ = [
     "BUILTIN_TYPES",
+    "Subject",
     "check_entry",
     "check_type_name",
     "checked_entry",
@@ -118,6 +119,14 @@ _NOT_BUILT_IN = frozenset(
 )
 
 
+class Subject(str):
+    """What a message names instead of ``Dataset '<name>'``, such as a dataset's own key."""
+
+
+def _who(name: str) -> str:
+    return name if isinstance(name, Subject) else f"Dataset {name!r}"
+
+
 def check_type_name(name: str, type_: Any) -> None:
     """Reject a ``type:`` that cannot name a dataset, without importing anything.
 
@@ -128,7 +137,7 @@ def check_type_name(name: str, type_: Any) -> None:
         return
     if not isinstance(type_, str):
         raise DatasetError(
-            f"Dataset {name!r}: 'type' must be a string such as 'pandas.CSVDataset', "
+            f"{_who(name)}: 'type' must be a string such as 'pandas.CSVDataset', "
             f"not {type(type_).__name__}."
         )
     module, _, attribute = type_.rpartition(".")
@@ -138,7 +147,7 @@ def check_type_name(name: str, type_: Any) -> None:
         return
     if type_ in _NOT_BUILT_IN or module in _FOREIGN_FAMILIES:
         raise DatasetError(
-            f"Dataset {name!r}: type {type_!r} is a library dataset that is not built in; "
+            f"{_who(name)}: type {type_!r} is a library dataset that is not built in; "
             "use a dotted class path to it (for example "
             f"'kedro_datasets.{module}.{attribute}' with that package installed) "
             "or write your own dataset class."
@@ -164,7 +173,7 @@ def resolve_dataset_type(name: str, type_: Any) -> type[Any]:
     if callable(getattr(cls, "load", None)) and callable(getattr(cls, "save", None)):
         return cls
     raise DatasetError(
-        f"Dataset {name!r}: type '{cls.__module__}.{cls.__qualname__}' is not a dataset; "
+        f"{_who(name)}: type '{cls.__module__}.{cls.__qualname__}' is not a dataset; "
         "subclass kilnflow.io.AbstractDataset or give the class load() and save() methods."
     )
 
@@ -176,12 +185,12 @@ def _import_class(name: str, type_: str, module: str, attribute: str) -> type[An
         if exc.name is not None and (module == exc.name or module.startswith(exc.name + ".")):
             raise _unknown_type(name, type_) from exc
         raise DatasetError(
-            f"Dataset {name!r}: importing module {module!r} for type {type_!r} failed: "
+            f"{_who(name)}: importing module {module!r} for type {type_!r} failed: "
             f"{_reason(exc)}; install what that module needs."
         ) from exc
     except Exception as exc:
         raise DatasetError(
-            f"Dataset {name!r}: importing module {module!r} for type {type_!r} failed: "
+            f"{_who(name)}: importing module {module!r} for type {type_!r} failed: "
             f"{_reason(exc)}; fix that module."
         ) from exc
     cls = getattr(imported, attribute, None)
@@ -189,7 +198,7 @@ def _import_class(name: str, type_: str, module: str, attribute: str) -> type[An
         raise _unknown_type(name, type_)
     if not isinstance(cls, type):
         raise DatasetError(
-            f"Dataset {name!r}: type {type_!r} is a {type(cls).__name__}, not a class; "
+            f"{_who(name)}: type {type_!r} is a {type(cls).__name__}, not a class; "
             "point 'type' at a dataset class."
         )
     return cls
@@ -199,7 +208,7 @@ def _unknown_type(name: str, type_: str) -> DatasetError:
     hint = did_you_mean(type_, BUILTIN_TYPES, limit=1) or (
         " Use a type from the datasets table in README or the dotted path of a dataset class."
     )
-    return DatasetError(f"Dataset {name!r}: unknown type {type_!r}.{hint}")
+    return DatasetError(f"{_who(name)}: unknown type {type_!r}.{hint}")
 
 
 def dataset_from_config(

@@ -16,7 +16,7 @@ from kilnflow.errors import DatasetError
 
 from ._core import AbstractDataset
 from ._file import PathDataset, absolute, is_local
-from ._registry import check_type_name, dataset_from_config, resolve_dataset_type, takes
+from ._registry import Subject, check_type_name, dataset_from_config, resolve_dataset_type, takes
 
 __all__ = ["IncrementalDataset", "PartitionedDataset"]
 
@@ -65,14 +65,15 @@ class PartitionedDataset(PathDataset):
         config: dict[str, Any] = (
             dict(dataset) if isinstance(dataset, Mapping) else {"type": dataset}
         )
-        check_type_name(owner, config.get("type"))
+        subject = Subject(f"{owner}, key 'dataset'")
+        check_type_name(subject, config.get("type"))
         for key, why in (
             (filepath_arg, "each partition's path goes there"),
             ("versioned", "version the PartitionedDataset instead"),
         ):
             if key in config:
                 raise DatasetError(f"{owner}: its dataset must not set {key!r}; {why}.")
-        cls = resolve_dataset_type(owner, config["type"])
+        cls = resolve_dataset_type(subject, config["type"])
         if credentials is not None and "credentials" not in config and takes(cls, "credentials"):
             config["credentials"] = credentials
         self._dataset_config = config
