@@ -69,15 +69,22 @@ def list_pipelines() -> None:
 
 @pipeline.command("describe")
 @click.argument("name", default="__default__")
-def describe_pipeline(name: str) -> None:
+@click.option(
+    "-f",
+    "--format",
+    "format_name",
+    type=click.Choice(["text", "json", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+    help="text: nodes in run order; json: the graph; mermaid or dot: a picture to paste.",
+)
+def describe_pipeline(name: str, format_name: str) -> None:
     """Show a pipeline's nodes in the order they run, with inputs and outputs."""
     from kilnflow.project import get_pipeline
+    from kilnflow.viz import describe, pipeline_graph
 
     bootstrap_here()
-    for node in get_pipeline(name).nodes:
-        inputs = ", ".join(node.inputs) or "-"
-        outputs = ", ".join(node.outputs) or "-"
-        click.echo(f"{node.name}: {inputs} -> {outputs}")
+    click.echo(describe(pipeline_graph(get_pipeline(name), name), format_name))
 
 
 @click.group()

@@ -28,6 +28,7 @@ _COMMANDS = {
     "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
     "airflow": ("kilnflow.cli._deploy", "airflow", "Deploy the wheel as an Airflow DAG."),
     "docker": ("kilnflow.cli._deploy", "docker", "Write a Dockerfile for the project's wheel."),
+    "viz": ("kilnflow.cli._viz", "viz", "Draw a pipeline and its latest run as HTML, or serve it."),
 }
 
 

@@ -303,6 +303,8 @@ class Session:
             )
         except Exception as exc:
             self.store["node_durations"] = dict(runner.node_durations)
+            # Viewers mark it without parsing the message.
+            self.store["failed_node"] = getattr(exc, "node_name", None)
             hooks.on_pipeline_error(
                 error=exc, run_params=run_params, pipeline=selected, catalog=catalog
             )
