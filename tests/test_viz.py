@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +57,21 @@ def create_pipeline():
     )
 '''
 
+NOTE_DATASET = '''
+from kilnflow.io import TextDataset
+
+
+class NoteDataset(TextDataset):
+    """A text file whose catalog entry carries ``metadata:`` for people and tools."""
+
+    def __init__(self, filepath, metadata=None, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.metadata = metadata
+'''
+
 CATALOG_EXTRA = """
 checks.description:
-  type: TextDataset
+  type: demo.datasets.NoteDataset
   filepath: data/reporting/checks.txt
   metadata:
     owner: data-quality
@@ -66,11 +80,15 @@ checks.description:
 
 
 def viz_project(make_project: Any) -> Path:
-    """The example project plus a namespaced, tagged ``checks`` pipeline."""
+    """The example project plus a namespaced, tagged ``checks`` pipeline.
+
+    Its output is a project-defined dataset type carrying ``metadata:``.
+    """
     project: Path = make_project("demo")
     package = project / "src" / "demo" / "pipelines" / "checks"
     package.mkdir()
     (package / "__init__.py").write_text(CHECKS)
+    (project / "src" / "demo" / "datasets.py").write_text(NOTE_DATASET)
     catalog = project / "conf" / "base" / "catalog.yml"
     catalog.write_text(catalog.read_text() + CATALOG_EXTRA)
     parameters = project / "conf" / "base" / "parameters.yml"
@@ -383,7 +401,7 @@ def test_viz_file_in_chromium(make_project: Any, tmp_path: Path) -> None:
         page.click('.v[data-id="data:checks.description"]')
         details = page.evaluate("document.getElementById('details').textContent")
         assert "data-quality" in details
-        assert "TextDataset" in details
+        assert "NoteDataset" in details
 
         page.click('input[data-tag="readings"]')
         page.wait_for(COUNT.format(".v.node") + " === 3")
@@ -399,23 +417,26 @@ def test_viz_file_in_chromium(make_project: Any, tmp_path: Path) -> None:
 # -- kilnflow viz --serve -----------------------------------------------------------------
 
 
-def start_server(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``kilnflow viz --serve --port 0``; return it and the URL it announced."""
-    process = subprocess.Popen(
-        [str(SCRIPTS / "kilnflow"), "viz", "--serve", "--port", "0", *args],
-        cwd=cwd,
-        env={**outside_environment(), **env} if env else None,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@contextmanager
+def served(cwd: Path, *args: str) -> Iterator[str]:
+    """Run ``kilnflow viz --serve --port 0`` until the block ends; yield its URL."""
+    with (cwd / "serve.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(SCRIPTS / "kilnflow"), "viz", "--serve", "--port", "0", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
     assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-    if not match:
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert match, f"no URL announced: {line!r} {(cwd / 'serve.log').read_text()}"
+        yield match.group(0)
+    finally:
         stop(process)
-        raise AssertionError(f"kilnflow viz --serve announced no URL: {line!r}")
-    return process, match.group(0)
+        process.stdout.close()
 
 
 def fetch(url: str) -> str:
@@ -437,55 +458,50 @@ def wait_for_change(url: str, old: str) -> str:
 def test_viz_serve_in_chromium_reloads_on_changes(make_project: Any, tmp_path: Path) -> None:
     project = viz_project(make_project)
     run_cli("run", cwd=project)
-    process, url = start_server([], project)
-    try:
-        with chromium(tmp_path / "profile") as page:
-            page.open(url)
-            check_rendered(page)
-            sessions = page.evaluate(COUNT.format("#session-select option"))
-            assert sessions == 2  # "latest" and the one recorded run
-            version = fetch(url + "_version")
+    with served(project) as url, chromium(tmp_path / "profile") as page:
+        page.open(url)
+        check_rendered(page)
+        sessions = page.evaluate(COUNT.format("#session-select option"))
+        assert sessions == 2  # "latest" and the one recorded run
+        version = fetch(url + "_version")
 
-            nodes = project / "src" / "demo" / "pipelines" / "readings" / "__init__.py"
-            nodes.write_text(nodes.read_text().replace('name="report"', 'name="write_report"'))
-            wait_for_change(url + "_version", version)
+        nodes = project / "src" / "demo" / "pipelines" / "readings" / "__init__.py"
+        nodes.write_text(nodes.read_text().replace('name="report"', 'name="write_report"'))
+        wait_for_change(url + "_version", version)
 
-            page.wait_for(COUNT.format('.v[data-id="node:write_report"]'), timeout=30)
-            assert page.evaluate(COUNT.format('.v[data-id="node:report"]')) == 0
-            assert page.evaluate("document.querySelector('.v.node').dataset.status") != "failed"
+        page.wait_for(COUNT.format('.v[data-id="node:write_report"]'), timeout=30)
+        assert page.evaluate(COUNT.format('.v[data-id="node:report"]')) == 0
+        assert page.evaluate("document.querySelector('.v.node').dataset.status") != "failed"
 
-            run_cli("run", "--pipeline", "readings", cwd=project)
-            page.wait_for(COUNT.format("#session-select option") + " === 3", timeout=30)
-            page.evaluate(
-                "(() => { const s = document.getElementById('pipeline-select');"
-                " s.value = 'checks'; s.dispatchEvent(new Event('change')); })()"
-            )
-            page.wait_for("new URLSearchParams(location.search).get('pipeline') === 'checks'")
-            page.wait_for(COUNT.format(".v.namespace") + " === 1")
-    finally:
-        stop(process)
+        run_cli("run", "--pipeline", "readings", cwd=project)
+        page.wait_for(COUNT.format("#session-select option") + " === 3", timeout=30)
+        page.evaluate(
+            "(() => { const s = document.getElementById('pipeline-select');"
+            " s.value = 'checks'; s.dispatchEvent(new Event('change')); })()"
+        )
+        page.wait_for("new URLSearchParams(location.search).get('pipeline') === 'checks'")
+        page.wait_for(COUNT.format(".v.namespace") + " === 1")
 
 
 def test_viz_serve_shows_broken_code_on_the_page(make_project: Any) -> None:
     project = viz_project(make_project)
     (project / "src" / "demo" / "pipelines" / "checks" / "__init__.py").write_text("def (:\n")
-    process, url = start_server([], project)
-    try:
-        model = embedded_model(fetch(url))
-    finally:
-        stop(process)
-    assert "SyntaxError" in model["error"] or "invalid syntax" in model["error"]
-    assert model["serve"]["version"]
+    registry = project / "src" / "demo" / "pipeline_registry.py"
+    with served(project) as url:
+        skipped = embedded_model(fetch(url))
+        registry.write_text("import missing_module_xyz\n")
+        broken = embedded_model(fetch(url))
+    assert [node["name"] for node in skipped["nodes"]] == ["clean", "summarise", "report"]
+    assert any("demo.pipelines.checks was skipped" in text for text in skipped["warnings"])
+    assert "No module named 'missing_module_xyz'" in broken["error"]
+    assert broken["nodes"] == []
 
 
 def test_viz_serve_on_a_busy_port_is_a_clear_error(make_project: Any) -> None:
     project = make_project("demo")
-    process, url = start_server([], project)
-    try:
+    with served(project) as url:
         port = url.rsplit(":", 1)[1].strip("/")
         result = run_cli("viz", "--serve", "--port", port, cwd=project, check=False)
-    finally:
-        stop(process)
     assert result.returncode == 1
     assert f"Cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "pick another with --port" in result.stderr

@@ -485,7 +485,8 @@
       html += '<p class="hint">No recorded run of this pipeline yet: nodes are not coloured.</p>';
     }
     element("run").innerHTML = html;
-    var problems = [model.error, model.catalog_error && "Catalog: " + model.catalog_error].filter(Boolean);
+    var problems = [model.error, model.catalog_error && "Catalog: " + model.catalog_error]
+      .concat(model.warnings || []).filter(Boolean);
     element("problems").innerHTML = problems.map(function (p) { return '<p class="error">' + esc(p) + "</p>"; }).join("");
   }
 

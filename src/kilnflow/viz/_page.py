@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-from string import Template
 from typing import Any
 
 __all__ = ["render_page"]
@@ -24,13 +23,16 @@ def _embedded_json(model: dict[str, Any]) -> str:
 def render_page(model: dict[str, Any]) -> str:
     """The complete HTML page showing ``model`` (a :meth:`ViewSource.view`)."""
     from kilnflow._resources import templates
+    from kilnflow._templates import render_template
 
     folder = templates() / "viz"
-    page = Template((folder / "viewer.html").read_text("utf-8"))
     title = f"{model['project']['package']} · {model['pipeline']}"
-    return page.substitute(
-        title=html.escape(title),
-        style=(folder / "viewer.css").read_text("utf-8"),
-        script=(folder / "viewer.js").read_text("utf-8"),
-        model=_embedded_json(model),
+    return render_template(
+        "viz/viewer.html.jinja",
+        {
+            "title": html.escape(title),
+            "style": (folder / "viewer.css").read_text("utf-8"),
+            "script": (folder / "viewer.js").read_text("utf-8"),
+            "model": _embedded_json(model),
+        },
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,7 +47,8 @@ class _Viewer:
 
     def page(self, pipeline: str | None, session_id: str | None) -> str:
         version = self.version()
-        with self.lock:
+        with self.lock, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             try:
                 model = self.source.view(pipeline, session_id)
                 sessions = self.source.sessions(SESSIONS_LISTED)
@@ -54,6 +56,8 @@ class _Viewer:
             except Exception as exc:  # shown on the page; the server keeps watching
                 model = _error_model(self.source, pipeline, exc)
                 sessions, pipelines = [], []
+        # A pipeline module that fails to import is skipped with a warning: show it.
+        model["warnings"] = list(dict.fromkeys(str(warning.message) for warning in caught))
         model["serve"] = {
             "version": version,
             "poll_ms": POLL_MS,
