@@ -273,31 +273,85 @@
   }
 
   // ---- drawing -----------------------------------------------------------------
+  // Zoomed in, each vertex and edge in and around the window is its own SVG
+  // element (culled, so the DOM stays small); zoomed out past FAR, the whole
+  // graph is a handful of paths, one per colour: an overview costs a few elements.
+  var FAR = 0.45;
+  var svg = element("graph"), viewport = element("viewport");
+  var drawn = null;  // what the DOM shows: {far, region}
+
   function draw() {
     var graph = visibleGraph();
     var routes = layout(graph.vertices, graph.edges);
-    var vertexHtml = graph.vertices.map(function (v) {
-      var cls = "v " + v.kind + (v.status ? " " + v.status.replace(" ", "-") : "")
-        + (state.selected === v.id ? " selected" : "");
-      var labelY = v.sub ? -8 : 0;
-      return '<g class="' + cls + '" data-id="' + esc(v.id) + '" data-status="' + esc(v.status)
-        + '" transform="translate(' + v.x.toFixed(1) + "," + v.y.toFixed(1) + ')">'
-        + '<rect x="' + (-v.w / 2) + '" y="' + (-v.h / 2) + '" width="' + v.w + '" height="' + v.h
-        + '" rx="' + (v.kind === "node" || v.kind === "namespace" ? 4 : 13) + '"></rect>'
-        + '<text class="label" y="' + labelY + '">' + esc(v.label) + "</text>"
-        + (v.sub ? '<text class="sub" y="10">' + esc(v.sub) + "</text>" : "")
-        + "<title>" + esc(v.item ? v.item.name : v.namespace) + "</title></g>";
-    }).join("");
-    var edgeHtml = routes.map(function (route) {
-      return '<path class="edge' + (route.points ? "" : " back") + '" data-from="' + esc(route.from.id)
-        + '" data-to="' + esc(route.to.id) + '" marker-end="url(#arrow)" d="' + edgePath(route) + '"></path>';
-    }).join("");
-    element("groups").innerHTML = groupsHtml(graph.vertices);
-    element("edges").innerHTML = edgeHtml;
-    element("vertices").innerHTML = vertexHtml;
-    current = {vertices: graph.vertices, byId: new Map(graph.vertices.map(function (v) { return [v.id, v]; }))};
-    highlight();
+    routes.forEach(function (route) {
+      var a = route.from, b = route.to;
+      route.x0 = Math.min(a.x, b.x); route.x1 = Math.max(a.x, b.x);
+      route.y0 = Math.min(a.y, b.y); route.y1 = Math.max(a.y, b.y);
+      (route.points || []).forEach(function (p) {
+        route.x0 = Math.min(route.x0, p[0]); route.x1 = Math.max(route.x1, p[0]);
+      });
+    });
+    current = {
+      vertices: graph.vertices,
+      routes: routes,
+      byId: new Map(graph.vertices.map(function (v) { return [v.id, v]; })),
+      bounds: bounds(graph.vertices),
+    };
+    drawn = null;
     drawNamespaceList();
+    if (state.transform) render();
+  }
+  function vertexHtml(v) {
+    var cls = "v " + v.kind + (v.status ? " " + v.status.replace(" ", "-") : "")
+      + (state.selected === v.id ? " selected" : "");
+    var labelY = v.sub ? -4 : 4;
+    return '<g class="' + cls + '" data-id="' + esc(v.id) + '" data-status="' + esc(v.status)
+      + '" transform="translate(' + v.x.toFixed(1) + "," + v.y.toFixed(1) + ')">'
+      + '<rect x="' + (-v.w / 2) + '" y="' + (-v.h / 2) + '" width="' + v.w + '" height="' + v.h
+      + '" rx="' + (v.kind === "node" || v.kind === "namespace" ? 4 : 13) + '"></rect>'
+      + '<text class="label" y="' + labelY + '">' + esc(v.label) + "</text>"
+      + (v.sub ? '<text class="sub" y="14">' + esc(v.sub) + "</text>" : "") + "</g>";
+  }
+  function edgeHtml(route) {
+    var lit = state.selected && (route.from.id === state.selected || route.to.id === state.selected);
+    return '<path class="edge' + (route.points ? "" : " back") + (lit ? " lit" : "") + '" data-from="'
+      + esc(route.from.id) + '" data-to="' + esc(route.to.id) + '" marker-end="url(#arrow)" d="'
+      + edgePath(route) + '"></path>';
+  }
+  function overlaps(box, region) {
+    return box.x1 >= region.x0 && box.x0 <= region.x1 && box.y1 >= region.y0 && box.y0 <= region.y1;
+  }
+  function render() {
+    var t = state.transform, size = svgSize();
+    var view = {x0: -t.x / t.k, y0: -t.y / t.k, x1: (size.width - t.x) / t.k, y1: (size.height - t.y) / t.k};
+    var far = t.k < FAR;
+    if (drawn && drawn.far === far && (far || (view.x0 >= drawn.region.x0 && view.x1 <= drawn.region.x1
+        && view.y0 >= drawn.region.y0 && view.y1 <= drawn.region.y1))) return;
+    if (far) {
+      var shapes = {}, lines = [];
+      current.vertices.forEach(function (v) {
+        var cls = v.kind + (v.status ? " " + v.status.replace(" ", "-") : "");
+        shapes[cls] = (shapes[cls] || "") + "M" + (v.x - v.w / 2).toFixed(0) + "," + (v.y - v.h / 2).toFixed(0)
+          + "h" + v.w.toFixed(0) + "v" + v.h + "h" + (-v.w).toFixed(0) + "z";
+      });
+      current.routes.forEach(function (route) { lines.push(edgePath(route)); });
+      element("groups").innerHTML = groupsHtml(current.vertices);
+      element("edges").innerHTML = '<path class="edge overview" d="' + lines.join("") + '"></path>';
+      element("vertices").innerHTML = Object.keys(shapes).map(function (cls) {
+        return '<path class="overview ' + cls + '" d="' + shapes[cls] + '"></path>';
+      }).join("");
+      drawn = {far: true};
+      return;
+    }
+    var w = view.x1 - view.x0, h = view.y1 - view.y0;
+    var region = {x0: view.x0 - w / 2, x1: view.x1 + w / 2, y0: view.y0 - h / 2, y1: view.y1 + h / 2};
+    element("groups").innerHTML = groupsHtml(current.vertices);
+    element("edges").innerHTML = current.routes.filter(function (route) { return overlaps(route, region); })
+      .map(edgeHtml).join("");
+    element("vertices").innerHTML = current.vertices.filter(function (v) {
+      return overlaps({x0: v.x - v.w / 2, x1: v.x + v.w / 2, y0: v.y - v.h / 2, y1: v.y + v.h / 2}, region);
+    }).map(vertexHtml).join("");
+    drawn = {far: false, region: region};
   }
   function groupsHtml(vertices) {
     var html = "";
@@ -306,25 +360,31 @@
       if (prefixes(namespace).some(function (p) { return state.collapsed.has(p); })) return;
       var inside = vertices.filter(function (v) { return v.ancestors.indexOf(namespace) >= 0; });
       if (!inside.length) return;
-      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-      inside.forEach(function (v) {
-        x0 = Math.min(x0, v.x - v.w / 2); x1 = Math.max(x1, v.x + v.w / 2);
-        y0 = Math.min(y0, v.y - v.h / 2); y1 = Math.max(y1, v.y + v.h / 2);
-      });
+      var b = bounds(inside);
       var depth = namespace.split(".").length, margin = 22 - 4 * Math.min(depth, 3);
-      html += '<g class="group" data-namespace="' + esc(namespace) + '"><rect x="' + (x0 - margin)
-        + '" y="' + (y0 - margin - 10) + '" width="' + (x1 - x0 + 2 * margin) + '" height="'
-        + (y1 - y0 + 2 * margin + 10) + '" rx="8"></rect><text x="' + (x0 - margin + 6) + '" y="'
-        + (y0 - margin + 4) + '">\u25be ' + esc(namespace) + "</text></g>";
+      html += '<g class="group" data-namespace="' + esc(namespace) + '"><rect x="' + (b.x0 - margin)
+        + '" y="' + (b.y0 - margin - 10) + '" width="' + (b.x1 - b.x0 + 2 * margin) + '" height="'
+        + (b.y1 - b.y0 + 2 * margin + 10) + '" rx="8"></rect><text x="' + (b.x0 - margin + 6) + '" y="'
+        + (b.y0 - margin + 4) + '">\u25be ' + esc(namespace) + "</text></g>";
     });
     return html;
   }
 
   // ---- view: pan, zoom, fit ------------------------------------------------------
-  var svg = element("graph"), viewport = element("viewport");
+  var size = null;
+  function svgSize() {
+    if (!size) {
+      var box = svg.getBoundingClientRect();
+      size = {width: box.width, height: box.height, left: box.left, top: box.top};
+    }
+    return size;
+  }
+  window.addEventListener("resize", function () { size = null; drawn = null; render(); });
+  var pending = false;
   function applyTransform() {
     var t = state.transform;
     viewport.setAttribute("transform", "translate(" + t.x + "," + t.y + ") scale(" + t.k + ")");
+    render();
   }
   function bounds(vertices) {
     var b = {x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity};
@@ -335,11 +395,11 @@
     return b;
   }
   function fit() {
-    var box = svg.getBoundingClientRect();
-    if (!current || !current.vertices.length) { state.transform = {x: 0, y: 0, k: 1}; applyTransform(); return; }
-    var b = bounds(current.vertices), margin = 40;
+    var box = svgSize();
+    if (!current.vertices.length) { state.transform = {x: 0, y: 0, k: 1}; applyTransform(); return; }
+    var b = current.bounds, margin = 40;
     var k = Math.min((box.width - 2 * margin) / (b.x1 - b.x0), (box.height - 2 * margin) / (b.y1 - b.y0), 1.4);
-    k = Math.max(k, 0.02);
+    k = Math.max(k, 0.01);
     state.transform = {
       k: k,
       x: box.width / 2 - k * (b.x0 + b.x1) / 2,
@@ -348,10 +408,22 @@
     applyTransform();
   }
   function centreOn(vertices) {
-    var box = svg.getBoundingClientRect(), b = bounds(vertices), t = state.transform;
+    var box = svgSize(), b = bounds(vertices), t = state.transform;
+    t.k = Math.max(t.k, FAR);
     t.x = box.width / 2 - t.k * (b.x0 + b.x1) / 2;
     t.y = box.height / 2 - t.k * (b.y0 + b.y1) / 2;
     applyTransform();
+  }
+  function zoomAt(px, py, k) {
+    var t = state.transform;
+    k = Math.min(4, Math.max(0.01, k));
+    t.x = px - (px - t.x) * k / t.k; t.y = py - (py - t.y) * k / t.k; t.k = k;
+    schedule();
+  }
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; applyTransform(); });
   }
   var drag = null;
   svg.addEventListener("pointerdown", function (event) {
@@ -363,9 +435,9 @@
     if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
     drag.moved = true;
     svg.classList.add("dragging");
-    state.transform.x += dx; state.transform.y += dy;
     drag.x = event.clientX; drag.y = event.clientY;
-    applyTransform();
+    state.transform.x += dx; state.transform.y += dy;
+    schedule();
   });
   window.addEventListener("pointerup", function () {
     svg.classList.remove("dragging");
@@ -373,14 +445,16 @@
   });
   svg.addEventListener("wheel", function (event) {
     event.preventDefault();
-    var box = svg.getBoundingClientRect(), t = state.transform;
-    var factor = Math.exp(-event.deltaY * 0.0015), px = event.clientX - box.left, py = event.clientY - box.top;
-    var k = Math.min(4, Math.max(0.01, t.k * factor));
-    t.x = px - (px - t.x) * k / t.k; t.y = py - (py - t.y) * k / t.k; t.k = k;
-    applyTransform();
+    var box = svgSize();
+    zoomAt(event.clientX - box.left, event.clientY - box.top, state.transform.k * Math.exp(-event.deltaY * 0.0015));
   }, {passive: false});
   svg.addEventListener("click", function (event) {
     if (drag && drag.moved) return;
+    if (drawn && drawn.far) {  // the overview has no vertices to click: zoom in there
+      var box = svgSize();
+      zoomAt(event.clientX - box.left, event.clientY - box.top, FAR * 2);
+      return;
+    }
     var group = event.target.closest(".group");
     if (group) { state.collapsed.add(group.getAttribute("data-namespace")); draw(); return; }
     var target = event.target.closest(".v");
@@ -399,17 +473,9 @@
   // ---- sidebar -------------------------------------------------------------------
   function select(id) {
     state.selected = id;
-    Array.prototype.forEach.call(document.querySelectorAll(".v.selected"), function (g) { g.classList.remove("selected"); });
-    var g = document.querySelector('.v[data-id="' + CSS.escape(id) + '"]');
-    if (g) g.classList.add("selected");
-    highlight();
+    drawn = null;
+    render();
     showDetails(current.byId.get(id));
-  }
-  function highlight() {
-    Array.prototype.forEach.call(document.querySelectorAll(".edge"), function (path) {
-      var lit = state.selected && (path.getAttribute("data-from") === state.selected || path.getAttribute("data-to") === state.selected);
-      path.classList.toggle("lit", Boolean(lit));
-    });
   }
   function row(name, value) {
     if (value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length)) return "";
@@ -520,9 +586,6 @@
   if (model.serve) setupServer(model.serve);
   draw();
   fit();
-  requestAnimationFrame(function () {
-    requestAnimationFrame(function () {
-      document.body.setAttribute("data-rendered-ms", performance.now().toFixed(0));
-    });
-  });
+  svg.getBoundingClientRect();  // lay out what was drawn, so the time below includes it
+  document.body.setAttribute("data-rendered-ms", performance.now().toFixed(0));
 })();
