@@ -118,6 +118,7 @@ def test_public_modules_are_found() -> None:
         "kilnflow.project",
         "kilnflow.runner",
         "kilnflow.session",
+        "kilnflow.viz",
     } <= set(PUBLIC_MODULES)
 
 

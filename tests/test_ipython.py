@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from kilnflow.errors import ConfigError, ProjectError
+from kilnflow.errors import ConfigError, ProjectError, SessionError
 from kilnflow.session import Context, Session
 
 REPORT_MIN_11 = """\
@@ -35,6 +36,7 @@ def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Interacti
     (``__main__``, builtins, an exit handler) is put back afterwards.
     """
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     builtin_names = set(vars(builtins))
     config = Config()
@@ -44,6 +46,7 @@ def shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Interacti
         instance.run_line_magic("load_ext", "kilnflow.ipython")
         yield instance
     finally:
+        instance.run_line_magic("unload_ext", "kilnflow.ipython")
         atexit.unregister(instance.atexit_operations)
         InteractiveShell.clear_instance()
         for name in set(vars(builtins)) - builtin_names:
@@ -164,10 +167,10 @@ def test_reload_without_a_project_is_a_clear_error(shell: InteractiveShell, tmp_
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("--bogus", r"usage: %reload_kilnflow \[PATH\]"),
-        ("a b", r"usage: %reload_kilnflow \[PATH\]"),
-        ("--env", r"--env.*expected one argument; usage: %reload_kilnflow \[PATH\]"),
-        ('"unclosed', r"usage: %reload_kilnflow \[PATH\]"),
+        ("--bogus", r"usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
+        ("a b", r"usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
+        ("--env", r"--env.*expected one argument; usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
+        ('"unclosed', r"usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
         ("{project} --params min_valid", r"'min_valid' is not key=value"),
     ],
 )
@@ -192,3 +195,80 @@ def test_reload_with_a_missing_env_lists_the_existing_ones(
 
     with pytest.raises(ConfigError, match="base, local"):
         reload(shell, f"{project} --env missing")
+
+
+def test_load_ext_in_a_project_folder_loads_the_project_at_once(
+    shell: InteractiveShell,
+    make_project: MakeProject,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = make_project("demo")
+    shell.run_line_magic("unload_ext", "kilnflow.ipython")
+    monkeypatch.chdir(project / "src")
+
+    shell.run_line_magic("load_ext", "kilnflow.ipython")
+
+    assert f"Kilnflow project demo loaded (from {project}" in capsys.readouterr().out
+    assert shell.user_ns["session"].project_path == project
+    assert set(shell.user_ns["pipelines"]) == {"__default__", "readings"}
+
+
+def test_load_ext_outside_a_project_says_what_to_run(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("unload_ext", "kilnflow.ipython")
+
+    shell.run_line_magic("load_ext", "kilnflow.ipython")
+
+    assert "%reload_kilnflow PACKAGE for an installed project" in capsys.readouterr().out
+    assert "session" not in shell.user_ns
+
+
+def test_reload_an_importable_package_without_its_folder(
+    shell: InteractiveShell,
+    make_project: MakeProject,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = make_project("demo")
+    # The layout of an installed wheel: configuration inside the package.
+    shutil.copytree(project / "conf" / "base", project / "src" / "demo" / "conf" / "base")
+    monkeypatch.syspath_prepend(str(project / "src"))
+    (project.parent / "away").mkdir()
+    monkeypatch.chdir(project.parent / "away")
+
+    ns = reload(shell, "demo")
+
+    assert "Kilnflow project demo loaded (installed package" in capsys.readouterr().out
+    assert ns["session"].project_path is None
+    assert ns["params"]["min_valid"] == 0.0
+    assert [n.name for n in ns["pipelines"]["readings"].nodes] == ["clean", "summarise", "report"]
+
+
+def test_node_progress_shows_in_the_notebook(
+    shell: InteractiveShell, make_project: MakeProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project("demo")
+    ns = reload(shell, str(project))
+    capsys.readouterr()
+
+    ns["session"].run()
+
+    err = capsys.readouterr().err
+    assert "INFO kilnflow.runner: Completed node 1 of 3: clean" in err
+    assert "Completed node 3 of 3: report" in err
+
+
+def test_a_second_run_says_to_call_reload_kilnflow(
+    shell: InteractiveShell, make_project: MakeProject
+) -> None:
+    project = make_project("demo")
+    ns = reload(shell, str(project))
+    ns["session"].run()
+
+    with pytest.raises(SessionError, match=r"call %reload_kilnflow for a new session"):
+        ns["session"].run()
+
+    ns = reload(shell, str(project))
+    assert ns["session"].run() == {}

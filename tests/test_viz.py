@@ -57,21 +57,9 @@ def create_pipeline():
     )
 '''
 
-NOTE_DATASET = '''
-from kilnflow.io import TextDataset
-
-
-class NoteDataset(TextDataset):
-    """A text file whose catalog entry carries ``metadata:`` for people and tools."""
-
-    def __init__(self, filepath, metadata=None, **kwargs):
-        super().__init__(filepath, **kwargs)
-        self.metadata = metadata
-'''
-
 CATALOG_EXTRA = """
 checks.description:
-  type: demo.datasets.NoteDataset
+  type: TextDataset
   filepath: data/reporting/checks.txt
   metadata:
     owner: data-quality
@@ -80,15 +68,11 @@ checks.description:
 
 
 def viz_project(make_project: Any) -> Path:
-    """The example project plus a namespaced, tagged ``checks`` pipeline.
-
-    Its output is a project-defined dataset type carrying ``metadata:``.
-    """
+    """The example project plus a namespaced, tagged ``checks`` pipeline."""
     project: Path = make_project("demo")
     package = project / "src" / "demo" / "pipelines" / "checks"
     package.mkdir()
     (package / "__init__.py").write_text(CHECKS)
-    (project / "src" / "demo" / "datasets.py").write_text(NOTE_DATASET)
     catalog = project / "conf" / "base" / "catalog.yml"
     catalog.write_text(catalog.read_text() + CATALOG_EXTRA)
     parameters = project / "conf" / "base" / "parameters.yml"
@@ -401,7 +385,7 @@ def test_viz_file_in_chromium(make_project: Any, tmp_path: Path) -> None:
         page.click('.v[data-id="data:checks.description"]')
         details = page.evaluate("document.getElementById('details').textContent")
         assert "data-quality" in details
-        assert "NoteDataset" in details
+        assert "TextDataset" in details
 
         page.click('input[data-tag="readings"]')
         page.wait_for(COUNT.format(".v.node") + " === 3")

@@ -1,25 +1,84 @@
 """IPython and Jupyter: ``%load_ext kilnflow.ipython``, then ``%reload_kilnflow``.
 
-``%reload_kilnflow [PATH] [--env ENV] [--params k=v,...]`` bootstraps the
-project at PATH (or the one holding the working directory), re-imports its
-code so edits take effect, and puts ``session``, ``context``, ``catalog``,
-``pipelines`` and ``params`` into the notebook's namespace.
+Loading the extension inside a project folder loads the project at once.
+``%reload_kilnflow [PATH | PACKAGE] [--env ENV] [--params k=v,...]``
+bootstraps the project at PATH (or the one holding the working directory),
+or configures an installed PACKAGE when there is no project folder, re-imports
+its code so edits take effect, and puts ``session``, ``context``,
+``catalog``, ``pipelines`` and ``params`` into the notebook's namespace.
+Kilnflow's logs (node progress) and the project's own loggers show in the
+notebook.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import shlex
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-__all__ = ["load_ipython_extension", "reload_kilnflow"]
+if TYPE_CHECKING:
+    from kilnflow.session import Session
+
+__all__ = ["load_ipython_extension", "reload_kilnflow", "unload_ipython_extension"]
+
+
+class _CellHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr``, which a kernel routes to the running cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_handler = _CellHandler()
+#: Loggers the extension shows in the notebook, with the level each had before.
+_shown: dict[str, int] = {}
+
+
+def _show_logs(name: str) -> None:
+    if name in _shown:
+        return
+    logger = logging.getLogger(name)
+    _shown[name] = logger.level
+    logger.addHandler(_handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%reload_kilnflow`` with IPython."""
+    """Register ``%reload_kilnflow``; inside a project folder, load the project too."""
+    from kilnflow.project import find_project_root
+
     ipython.register_magic_function(_magic, magic_kind="line", magic_name="reload_kilnflow")
+    _show_logs("kilnflow")
+    if find_project_root(Path.cwd()) is not None:
+        reload_kilnflow("", ipython)
+    else:
+        print(
+            "Kilnflow loaded: run %reload_kilnflow PATH for a project folder, or "
+            "%reload_kilnflow PACKAGE for an installed project."
+        )
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Stop showing logs in the notebook (``%unload_ext kilnflow.ipython``)."""
+    del ipython
+    for name, level in _shown.items():
+        logger = logging.getLogger(name)
+        logger.removeHandler(_handler)
+        logger.setLevel(level)
+    _shown.clear()
 
 
 def _magic(line: str) -> None:
@@ -28,7 +87,7 @@ def _magic(line: str) -> None:
     reload_kilnflow(line, get_ipython())
 
 
-_USAGE = "usage: %reload_kilnflow [PATH] [--env ENV] [--params k=v,...]"
+_USAGE = "usage: %reload_kilnflow [PATH | PACKAGE] [--env ENV] [--params k=v,...]"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,25 +125,32 @@ def _extra_params(values: list[str]) -> dict[str, Any]:
 
 def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:
     """Bootstrap (again) and inject the project's objects; return what was injected."""
-    from kilnflow.errors import ProjectError
-    from kilnflow.project import bootstrap_project, find_project_root, pipelines
-    from kilnflow.session import Session
+    from kilnflow.project import (
+        bootstrap_project,
+        configure_project,
+        forget_project_code,
+        package_name,
+        pipelines,
+        read_metadata,
+    )
 
     arguments = _arguments(line)
     extra_params = _extra_params(arguments.params)
-    start = Path(arguments.path).expanduser() if arguments.path else Path.cwd()
-    root = find_project_root(start.resolve())
-    if root is None:
-        raise ProjectError(
-            f"No Kilnflow project in {start} or its parents: pass the project folder, "
-            "e.g. %reload_kilnflow ~/work/my-project."
-        )
+    root, package = _target(arguments.path)
     previous = ipython.user_ns.get("session")
-    if isinstance(previous, Session):
+    if previous is not None and hasattr(previous, "close"):
         previous.close()
-    _forget_project_modules(root)
-    bootstrap_project(root)
-    session = Session.create(env=arguments.env, extra_params=extra_params, save_on_close=False)
+    if root is not None:
+        forget_project_code(read_metadata(root).package_name)
+        bootstrap_project(root)
+    else:
+        assert package is not None
+        forget_project_code(package)
+        configure_project(package)
+    _show_logs(package_name())
+    session = _notebook_session().create(
+        env=arguments.env, extra_params=extra_params, save_on_close=False
+    )
     context = session.load_context()
     injected = {
         "session": session,
@@ -94,20 +160,49 @@ def reload_kilnflow(line: str, ipython: Any) -> dict[str, Any]:
         "params": context.params,
     }
     ipython.push(injected)
+    where = f"from {root}" if root is not None else "installed package"
     print(
-        f"Kilnflow project {session.package_name} loaded (env: {session.env or 'default'}); "
-        f"defined {', '.join(injected)}."
+        f"Kilnflow project {session.package_name} loaded ({where}, env: "
+        f"{session.env or 'default'}); defined {', '.join(injected)}."
     )
     return injected
 
 
-def _forget_project_modules(root: Path) -> None:
-    """Drop the project's modules from ``sys.modules`` so edited code is imported anew."""
-    from kilnflow.project import read_metadata
+def _target(argument: str | None) -> tuple[Path | None, str | None]:
+    """(project folder, None) for a path, (None, package) for an installed package."""
+    import importlib.util
 
-    package = read_metadata(root).package_name
-    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
-        del sys.modules[name]
+    from kilnflow.errors import ProjectError
+    from kilnflow.project import find_project_root
+
+    start = Path(argument).expanduser() if argument else Path.cwd()
+    root = find_project_root(start.resolve())
+    if root is not None:
+        return root, None
+    if argument and argument.replace(".", "_").isidentifier() and not start.exists():
+        try:
+            found = importlib.util.find_spec(argument) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            return None, argument
+    raise ProjectError(
+        f"No Kilnflow project in {start} or its parents, and no installed package of that "
+        "name: pass the project folder (%reload_kilnflow ~/work/my-project) or an installed "
+        "project's package (%reload_kilnflow my_project)."
+    )
+
+
+@functools.cache
+def _notebook_session() -> type[Session]:
+    from kilnflow.session import Session
+
+    class NotebookSession(Session):
+        """A session whose errors about running again point to ``%reload_kilnflow``."""
+
+        new_session_hint = "call %reload_kilnflow for a new session"
+
+    return NotebookSession
 
 
 def __dir__() -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,17 +96,12 @@ def _source(package: str | None, env: str | None) -> ViewSource:
 
 def _write(target: Path, text: str) -> None:
     """Write ``text`` whole or not at all: a half-written page would only mislead."""
-    folder = target.parent
-    if not folder.is_dir():
+    from kilnflow.io import atomic_write
+
+    if not target.parent.is_dir():
         raise click.BadParameter(
-            f"folder {folder} does not exist; create it or write elsewhere.",
+            f"folder {target.parent} does not exist; create it or write elsewhere.",
             param_hint="'--output'",
         )
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "w") as file:
+        file.write(text)

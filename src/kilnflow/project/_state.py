@@ -131,6 +131,16 @@ def reset_project() -> None:
     vars(_state).update(vars(_State()))
 
 
+def forget_project_code(package: str) -> None:
+    """Drop ``package`` and its submodules from ``sys.modules``.
+
+    The next import reads the files again, so a notebook or a live viewer
+    picks up edited code when it configures the project anew.
+    """
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        del sys.modules[name]
+
+
 def package_name() -> str:
     """The configured package, or the "Package name not found" error."""
     if _state.package_name is None:

@@ -63,6 +63,9 @@ class Session:
     records the outcome, and with ``save_on_close`` writes the store.
     """
 
+    #: How the error about running a session twice says to get a new one.
+    new_session_hint = "create a new session"
+
     def __init__(
         self,
         *,
@@ -253,12 +256,12 @@ class Session:
     def _check_can_run(self) -> None:
         if self._closed:
             raise SessionError(
-                f"Session {self.session_id} is closed; create a new session to run again."
+                f"Session {self.session_id} is closed; {self.new_session_hint} to run again."
             )
         if self._run_succeeded:
             raise SessionError(
                 f"Session {self.session_id} already ran its pipeline; a session runs once "
-                "(only a failed run may be retried): create a new session for another run."
+                f"(only a failed run may be retried): {self.new_session_hint} for another run."
             )
 
     def _run_params(

@@ -13,3 +13,7 @@ from kilnflow.viz._server import serve
 from kilnflow.viz._view import ViewSource
 
 __all__ = ["FORMATS", "ViewSource", "describe", "pipeline_graph", "render_page", "serve"]
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -9,7 +9,6 @@ changes so a served page can reload.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,14 +47,18 @@ class ViewSource:
 
     def load(self) -> None:
         """Configure the project, again with fresh code when its files changed."""
-        from kilnflow.project import bootstrap_project, configure_project, read_metadata
+        from kilnflow.project import (
+            bootstrap_project,
+            configure_project,
+            forget_project_code,
+            read_metadata,
+        )
 
         fingerprint = self.fingerprint()
         if fingerprint == self._loaded_fingerprint:
             return
         package = self._package or read_metadata(self.project_path or Path()).package_name
-        for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
-            del sys.modules[name]
+        forget_project_code(package)
         if self.project_path is not None:
             bootstrap_project(self.project_path)
         else:
@@ -168,8 +171,9 @@ class ViewSource:
 def _describe_datasets(datasets: list[dict[str, Any]], env: str | None) -> str | None:
     """Add each dataset's type, details and ``metadata:``; return why the catalog failed.
 
-    A catalog that cannot be built (missing credentials, say) still leaves a
-    picture worth seeing, so its error is shown on the page, not raised.
+    A catalog that cannot be read still leaves a picture worth seeing, so its
+    error is shown on the page, not raised; a dataset that cannot be built
+    (missing credentials, say) shows its error in its own details.
     """
     from kilnflow.session import Session, redact_values
 
@@ -177,7 +181,6 @@ def _describe_datasets(datasets: list[dict[str, Any]], env: str | None) -> str |
         with Session.create(env=env, save_on_close=False) as session:
             context = session.load_context()
             catalog = context.catalog
-            config = context.config_loader["catalog"]
             params = context.params
     except KilnflowError as exc:
         return str(exc)
@@ -185,22 +188,21 @@ def _describe_datasets(datasets: list[dict[str, Any]], env: str | None) -> str |
         name = dataset["name"]
         if dataset["kind"] == "parameters":
             dataset["type"] = "parameters"
-            value = _parameter(params, name)
-            dataset["details"] = redact_values({"value": value})
+            dataset["details"] = redact_values({"value": _parameter(params, name)})
             continue
-        found = catalog.get(name)
-        if found is None:
-            dataset["type"] = "MemoryDataset"
+        declared = catalog.type_of(name)
+        dataset["type"] = declared or "MemoryDataset"
+        if declared is None:
             dataset["details"] = {"declared": False}
             continue
-        dataset["type"] = type(found).__name__
-        dataset["details"] = redact_values(found.describe())
-        entry = config.get(name)
-        metadata = getattr(found, "metadata", None) or (
-            entry.get("metadata") if isinstance(entry, dict) else None
-        )
+        metadata = catalog.metadata(name)
         if metadata:
-            dataset["metadata"] = redact_values(dict(metadata))
+            dataset["metadata"] = redact_values(metadata)
+        try:
+            built = catalog.get(name)
+            dataset["details"] = redact_values(built.describe()) if built else {}
+        except KilnflowError as exc:
+            dataset["details"] = {"error": str(exc)}
     return None
 
 
