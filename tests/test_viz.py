@@ -472,13 +472,16 @@ def test_viz_serve_shows_broken_code_on_the_page(make_project: Any) -> None:
     (project / "src" / "demo" / "pipelines" / "checks" / "__init__.py").write_text("def (:\n")
     registry = project / "src" / "demo" / "pipeline_registry.py"
     with served(project) as url:
-        skipped = embedded_model(fetch(url))
-        registry.write_text("import missing_module_xyz\n")
         broken = embedded_model(fetch(url))
+        registry.write_text(
+            registry.read_text().replace("find_pipelines()", "find_pipelines(raise_errors=False)")
+        )
+        skipped = embedded_model(fetch(url))
+    assert "Pipeline module demo.pipelines.checks cannot be loaded" in broken["error"]
+    assert "SyntaxError" in broken["error"]
+    assert broken["nodes"] == []
     assert [node["name"] for node in skipped["nodes"]] == ["clean", "summarise", "report"]
     assert any("demo.pipelines.checks was skipped" in text for text in skipped["warnings"])
-    assert "No module named 'missing_module_xyz'" in broken["error"]
-    assert broken["nodes"] == []
 
 
 def test_viz_serve_on_a_busy_port_is_a_clear_error(make_project: Any) -> None:
