@@ -355,6 +355,14 @@ def test_partitions_load_lazily_and_overwrite_removes_old_ones(tmp_path: Path) -
     catalog.save("parts", {"c": 3})
     assert sorted(os.listdir(tmp_path / "parts")) == ["c.json"]
 
+    def broken() -> Any:
+        raise RuntimeError("upstream failed")
+
+    with pytest.raises(DatasetError, match="RuntimeError: upstream failed"):
+        catalog.save("parts", {"d": 4, "e": broken})
+    assert sorted(os.listdir(tmp_path / "parts")) == ["c.json"]
+    assert sorted(os.listdir(tmp_path)) == ["parts"]
+
 
 def test_empty_partition_folder_says_what_to_check(tmp_path: Path) -> None:
     entry = {"type": "partitions.PartitionedDataset", "path": str(tmp_path), "dataset": "X"}

@@ -15,7 +15,7 @@ from typing import Any
 from kilnflow.errors import DatasetError
 
 from ._core import AbstractDataset
-from ._file import PathDataset, absolute, is_local
+from ._file import PathDataset, absolute, atomic_directory, is_local
 from ._registry import Subject, check_type_name, dataset_from_config, resolve_dataset_type, takes
 
 __all__ = ["IncrementalDataset", "PartitionedDataset"]
@@ -31,7 +31,8 @@ class PartitionedDataset(PathDataset):
     by id, so a node loads only the partitions it calls. A save takes a dict
     ``{partition id: data}``; a value may be a function returning the data,
     called only then, so partitions can be produced one at a time. With
-    ``overwrite: true`` a save first removes the partitions saved before.
+    ``overwrite: true`` a save replaces the partitions saved before (on
+    local disk all at once, once every new partition is written).
     ``credentials`` reach the file system and the underlying dataset; with
     ``versioned: true`` each save is a new folder
     ``<path>/<save_version>/<basename>``.
@@ -100,11 +101,19 @@ class PartitionedDataset(PathDataset):
             )
         fs, path = self._filesystem()
         root = self._save_path(fs, path)
-        if self._overwrite and not self._versioned and fs.exists(root):
-            fs.rm(root, recursive=True)
+        if self._overwrite and is_local(fs):
+            # The old partitions stay whole until every new one is written.
+            with atomic_directory(root) as staging:
+                self._save_partitions(fs, staging, data)
+        else:
+            if self._overwrite and fs.exists(root):
+                fs.rm(root, recursive=True)
+            self._save_partitions(fs, root, data)
+        fs.invalidate_cache(root)
+
+    def _save_partitions(self, fs: Any, root: str, data: Mapping[Any, Any]) -> None:
         for pid, value in sorted(data.items()):
             self._partition(fs, root, str(pid)).save(value() if callable(value) else value)
-        fs.invalidate_cache(root)
 
     def _exists(self) -> bool:
         fs, path = self._filesystem()
