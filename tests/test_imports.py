@@ -159,6 +159,7 @@ def test_error_tree_is_exactly_this() -> None:
         "DatasetError",
         "DatasetNotFoundError",
         "HookError",
+        "Interrupted",
         "KilnflowError",
         "KilnflowWarning",
         "MissingConfigError",
@@ -180,6 +181,10 @@ def test_error_tree_is_exactly_this() -> None:
             assert callable(value)
         elif name == "KilnflowWarning":
             assert issubclass(value, UserWarning)
+        elif name == "Interrupted":
+            # A stop signal, not an error: ``except Exception`` must not swallow it.
+            assert issubclass(value, KeyboardInterrupt)
+            assert not issubclass(value, Exception)
         else:
             assert issubclass(value, kilnflow.errors.KilnflowError), name
     assert issubclass(kilnflow.errors.PackageNameNotFoundError, ValueError)

@@ -21,6 +21,10 @@ message names the node, dataset, file or key at fault and the next step::
      ├── SessionError                session lifecycle and stores
      └── PackagingError              wheel builds and deployment artefacts
 
+A stop signal is not an error: :class:`Interrupted` is a
+``KeyboardInterrupt`` (so ``except Exception`` never swallows it) naming the
+signal, SIGINT or SIGTERM, that ended the run.
+
 Warnings about likely mistakes that need not stop a run are
 ``KilnflowWarning``s.
 
@@ -37,6 +41,7 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "HookError",
+    "Interrupted",
     "KilnflowError",
     "KilnflowWarning",
     "MissingConfigError",
@@ -135,6 +140,19 @@ class SessionError(KilnflowError):
 
 class PackagingError(KilnflowError):
     """A project cannot be packaged or deployed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal ended the run, handled as Ctrl-C is: runners stop and workers end."""
+
+    def __init__(self, signal_number: int) -> None:
+        import signal
+
+        #: The signal's name, such as ``SIGTERM``.
+        self.signal_name = signal.Signals(signal_number).name
+        super().__init__(self.signal_name)
+        #: The shell's exit status for a process that a signal stopped: 128 plus its number.
+        self.exit_code = 128 + signal_number
 
 
 class KilnflowWarning(UserWarning):

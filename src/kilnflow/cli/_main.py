@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -74,15 +74,17 @@ def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name:
     verbose = "--verbose" in args or "-v" in args
     try:
         result = command.main(args, prog_name=prog_name, standalone_mode=False, obj={"argv": args})
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and SIGTERM, see cli/_signals.py) into Abort.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted(exc.__cause__, script=argv is None)
         click.echo("Aborted.", err=True)
         raise SystemExit(130) from None
     except click.ClickException as exc:
         exc.show()
         raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, script=argv is None)
     except Exception as exc:
         if verbose:
             import traceback
@@ -102,6 +104,18 @@ def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name:
     if isinstance(result, int) and result:
         raise SystemExit(result)
     return None
+
+
+def _interrupted(error: KeyboardInterrupt, *, script: bool) -> NoReturn:
+    """Say which signal stopped the command and exit with its status (130, 143)."""
+    from kilnflow.cli._signals import exit_interrupted
+    from kilnflow.errors import Interrupted
+
+    name = error.signal_name if isinstance(error, Interrupted) else "SIGINT"
+    click.echo(f"Interrupted by {name}.", err=True)
+    if script:
+        exit_interrupted(error)
+    raise SystemExit(error.exit_code if isinstance(error, Interrupted) else 130) from None
 
 
 def main(argv: Sequence[str] | None = None) -> Any:

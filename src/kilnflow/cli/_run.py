@@ -179,6 +179,7 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     from kilnflow._redact import redact_arguments, redact_pairs
     from kilnflow.cli._logging import configure_logging
     from kilnflow.cli._progress import terminal_progress
+    from kilnflow.cli._signals import stop_signals_interrupt
     from kilnflow.errors import NodeFailedError
     from kilnflow.session import Session
 
@@ -201,12 +202,15 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         "namespace": options.get("namespace"),
         "progress": terminal_progress(),
     }
-    with Session.create(
-        env=options.get("env"),
-        extra_params=extra_params,
-        conf_source=options.get("conf_source"),
-        argv=redact_arguments(sys.argv),
-    ) as session:
+    with (
+        stop_signals_interrupt(),
+        Session.create(
+            env=options.get("env"),
+            extra_params=extra_params,
+            conf_source=options.get("conf_source"),
+            argv=redact_arguments(sys.argv),
+        ) as session,
+    ):
         session.store["cli"] = {
             "command": command,
             "args": redact_arguments(argv),

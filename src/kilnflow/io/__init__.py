@@ -14,7 +14,15 @@ from __future__ import annotations
 from ._catalog import DataCatalog
 from ._core import AbstractDataset, Version, require
 from ._datasets import JSONDataset, MemoryDataset, PickleDataset, TextDataset, YAMLDataset
-from ._file import FileDataset, PathDataset, atomic_directory, atomic_write, text_io, write_file
+from ._file import (
+    FileDataset,
+    PathDataset,
+    atomic_directory,
+    atomic_write,
+    discard_unfinished_writes,
+    text_io,
+    write_file,
+)
 from ._registry import dataset_from_config
 
 __all__ = [
@@ -31,6 +39,7 @@ __all__ = [
     "atomic_directory",
     "atomic_write",
     "dataset_from_config",
+    "discard_unfinished_writes",
     "require",
     "text_io",
     "write_file",

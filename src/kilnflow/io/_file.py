@@ -28,6 +28,7 @@ __all__ = [
     "PathDataset",
     "atomic_directory",
     "atomic_write",
+    "discard_unfinished_writes",
     "is_local",
     "new_version",
     "text_io",
@@ -50,6 +51,27 @@ def text_io(binary: BinaryIO) -> Iterator[TextIO]:
         yield wrapper
     finally:
         wrapper.detach()
+
+
+#: Temporary files and folders of the atomic writes under way in this process.
+#: A process that must end at once (a stop signal, abandoned threads) removes
+#: them with :func:`discard_unfinished_writes`; otherwise each write cleans up.
+_UNFINISHED: set[str] = set()
+
+
+def discard_unfinished_writes() -> None:
+    """Remove the temporary files of atomic writes still under way in this process.
+
+    Called by a process about to end on a stop signal whose writes will
+    never finish; their targets stay as they were, as an atomic write promises.
+    """
+    for temporary in list(_UNFINISHED):
+        if os.path.isdir(temporary) and not os.path.islink(temporary):
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        _UNFINISHED.discard(temporary)
 
 
 def _temporary_sibling(target: str | os.PathLike[str]) -> tuple[str, str]:
@@ -86,6 +108,7 @@ def atomic_write(
 @contextlib.contextmanager
 def _atomic_write(target: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
     _, temporary = _temporary_sibling(target)
+    _UNFINISHED.add(temporary)
     try:
         if mode == "w":
             with open(temporary, "x", encoding="utf-8") as text:
@@ -98,6 +121,8 @@ def _atomic_write(target: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        _UNFINISHED.discard(temporary)
 
 
 @contextlib.contextmanager
@@ -110,6 +135,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
     """
     _, temporary = _temporary_sibling(target)
     os.mkdir(temporary)
+    _UNFINISHED.add(temporary)
     try:
         yield temporary
         aside = None
@@ -120,6 +146,8 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    finally:
+        _UNFINISHED.discard(temporary)
     if aside is not None:
         if os.path.isdir(aside) and not os.path.islink(aside):
             shutil.rmtree(aside)

@@ -24,7 +24,14 @@ from uuid import uuid4
 
 from kilnflow.errors import RunnerError
 from kilnflow.runner._base import AbstractRunner
-from kilnflow.runner._task import WORKER, Task, WorkerInit, check_picklable, default_worker_init
+from kilnflow.runner._task import (
+    WORKER,
+    Task,
+    WorkerInit,
+    check_picklable,
+    default_worker_init,
+    end_on_stop_signal,
+)
 
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
@@ -62,7 +69,19 @@ def _set_up_worker(worker_init: WorkerInit) -> None:
     The plugin is sent by value; a call to a module-level function reaches the
     worker's :data:`WORKER`, not a copy of it sent along with the plugin.
     """
+    end_on_stop_signal()
     WORKER.set_up(worker_init)
+
+
+def _close_worker() -> None:
+    """Remove the temporary files of saves that a closing worker will never finish.
+
+    A stopped run closes its cluster while tasks may still be saving; their
+    threads cannot be stopped, and their files must not stay half-written.
+    """
+    from kilnflow.io import discard_unfinished_writes
+
+    discard_unfinished_writes()
 
 
 def _project_plugin(worker_init: WorkerInit) -> Any:
@@ -80,6 +99,9 @@ def _project_plugin(worker_init: WorkerInit) -> Any:
 
         def setup(self, worker: Any) -> None:
             _set_up_worker(self.init)
+
+        def teardown(self, worker: Any) -> None:
+            _close_worker()
 
     return ProjectWorkerPlugin(worker_init)
 

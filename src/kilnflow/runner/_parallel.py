@@ -8,6 +8,12 @@ importing the settings module in the worker, so hook objects need not be
 picklable; without one, the hook objects registered in the parent are
 pickled to every worker. Either way a hook's state lives per worker process.
 
+Stopping: Ctrl-C or SIGTERM in the parent ends the workers (SIGTERM, then
+SIGKILL after a grace period), which remove the temporary files of saves
+under way. The pool's own bookkeeping is never interrupted halfway: a stop
+signal arriving while the pool starts a worker or is being stopped waits
+until that step is done (see :class:`_HeldSignals`).
+
 Data between nodes: the parent loads a node's memory inputs and sends them
 with the node's :class:`~kilnflow.runner._task.Task`; the worker reads and
 writes every other dataset itself, and sends memory outputs back, which the
@@ -18,10 +24,13 @@ parent saves into its catalog. In the worker, hooks see a plain
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from functools import partial
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError, did_you_mean
@@ -33,6 +42,7 @@ from kilnflow.runner._task import (
     WorkerInit,
     check_picklable,
     default_worker_init,
+    end_on_stop_signal,
     reason,
 )
 
@@ -61,9 +71,8 @@ def _start_worker(worker_init: WorkerInit) -> None:
     A failed set-up is remembered and reported by the first task (an error
     raised here would only break the pool, with no reason given).
     """
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_on_stop_signal()
     with suppress(Exception):
         WORKER.set_up(worker_init)
 
@@ -103,6 +112,66 @@ def _start_method(requested: str | None) -> str:
     return method
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_Handler = Callable[[int, "FrameType | None"], Any]
+
+
+class _HeldSignals:
+    """Stop signals that wait while the pool's bookkeeping runs, then act as usual.
+
+    Ctrl-C raises ``KeyboardInterrupt`` wherever the main thread happens to
+    be. Inside ``ProcessPoolExecutor.submit`` that can fall between a worker
+    process starting and the pool recording it; the stop then misses that
+    worker, which keeps running its node, and the parent waits for it at
+    exit: the run never ends and the worker and the resource tracker are
+    orphaned. So while :meth:`held`, a signal whose handler is Python code is
+    only noted, and its handler runs when the step is done. Signals still
+    at their default action (a process that never handled SIGTERM) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, _Handler] = {}
+        self._pending: list[int] = []
+        self._depth = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route stop signals through this object for the duration of a run."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        for number in _STOP_SIGNALS:
+            handler = signal.getsignal(number)
+            if callable(handler):
+                self._previous[number] = handler
+                signal.signal(number, self._receive)
+        try:
+            yield
+        finally:
+            for held, previous in self._previous.items():
+                signal.signal(held, previous)
+            self._previous.clear()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Note stop signals until the block is done, then handle the first of them."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth and self._pending:
+                number = self._pending[0]
+                self._pending.clear()
+                self._previous[number](number, None)
+
+    def _receive(self, number: int, frame: FrameType | None) -> None:
+        if self._depth:
+            self._pending.append(number)
+        else:
+            self._previous[number](number, frame)
+
+
 def _stop_now(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and end the worker processes without waiting for nodes."""
     terminate = getattr(pool, "terminate_workers", None)  # python >= 3.14
@@ -139,6 +208,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         self.start_method = _start_method(start_method)
         self._worker_init: WorkerInit | None = None
         self._in_flight: dict[Future[Any], str] = {}
+        self._signals = _HeldSignals()
 
     def _prepare(
         self,
@@ -157,20 +227,23 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         from concurrent.futures import ProcessPoolExecutor
 
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
-        pool = ProcessPoolExecutor(
-            self.max_workers,
-            mp_context=multiprocessing.get_context(self.start_method),
-            initializer=partial(_start_worker, self._worker_init),
-        )
-        self._in_flight = {}
-        try:
-            yield pool
-        except BaseException:
-            _stop_now(pool)
-            raise
-        finally:
+        with self._signals.installed():
+            with self._signals.held():
+                pool = ProcessPoolExecutor(
+                    self.max_workers,
+                    mp_context=multiprocessing.get_context(self.start_method),
+                    initializer=partial(_start_worker, self._worker_init),
+                )
             self._in_flight = {}
-        pool.shutdown(wait=True)
+            try:
+                yield pool
+            except BaseException:
+                with self._signals.held():
+                    _stop_now(pool)
+                raise
+            finally:
+                self._in_flight = {}
+            pool.shutdown(wait=True)
 
     def _submit(
         self,
@@ -182,7 +255,8 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
     ) -> Future[Any]:
         task = Task.of(node, catalog, session_id)
         inputs = {name: catalog.load(name) for name in task.memory_inputs}
-        future = executor.submit(_run_in_worker, task, inputs)
+        with self._signals.held():
+            future = executor.submit(_run_in_worker, task, inputs)
         self._in_flight[future] = node.name
         return future
 

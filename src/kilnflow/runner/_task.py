@@ -36,6 +36,7 @@ __all__ = [
     "WorkerState",
     "check_picklable",
     "default_worker_init",
+    "end_on_stop_signal",
     "reason",
     "run_node",
 ]
@@ -195,6 +196,30 @@ class WorkerState:
 
 #: The state of this process when it is a worker; unused in the parent.
 WORKER = WorkerState()
+
+
+def end_on_stop_signal() -> None:
+    """Make SIGTERM end this worker process at once, without files of unfinished saves.
+
+    The parent terminates its workers when the run is stopped; a save under
+    way in a worker must not leave its temporary file behind. Only the main
+    thread may set signal handlers; elsewhere this does nothing.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _end_now)
+
+
+def _end_now(signal_number: int, frame: object) -> None:
+    import signal
+
+    from kilnflow.io import discard_unfinished_writes
+
+    discard_unfinished_writes()
+    signal.signal(signal_number, signal.SIG_DFL)
+    os.kill(os.getpid(), signal_number)
 
 
 class _Sink:

@@ -291,7 +291,7 @@ class Session:
         run_params: dict[str, Any],
         progress: Progress | None,
     ) -> dict[str, Any]:
-        """Run ``selected`` inside the pipeline hooks; timings are recorded even on failure."""
+        """Run ``selected`` inside the pipeline hooks; timings are recorded even when it stops."""
         hooks = self.hook_manager.hook
         hooks.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
         start = time.perf_counter()
@@ -305,7 +305,6 @@ class Session:
                 progress=progress,
             )
         except Exception as exc:
-            self.store["node_durations"] = dict(runner.node_durations)
             # Viewers mark it without parsing the message.
             self.store["failed_node"] = getattr(exc, "node_name", None)
             hooks.on_pipeline_error(
@@ -314,7 +313,7 @@ class Session:
             raise
         finally:
             self.store["run_seconds"] = time.perf_counter() - start
-        self.store["node_durations"] = dict(runner.node_durations)
+            self.store["node_durations"] = dict(runner.node_durations)
         hooks.after_pipeline_run(
             run_params=run_params, run_result=outputs, pipeline=selected, catalog=catalog
         )
@@ -342,7 +341,11 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C, or a stop signal the CLI turned into Interrupted.
+            self.store["outcome"] = "interrupted"
+            self.store["signal"] = getattr(exc, "signal_name", "SIGINT")
+        elif exc is not None:
             self.store["outcome"] = "failed"
             self.store["exception"] = {
                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
