@@ -21,7 +21,7 @@ from typing import IO, Any, BinaryIO, ClassVar, Literal, TextIO, overload
 
 from kilnflow.errors import DatasetError, VersionNotFoundError
 
-from ._core import AbstractDataset
+from ._core import AbstractDataset, require
 
 __all__ = [
     "FileDataset",
@@ -36,6 +36,14 @@ __all__ = [
     "versioned_save_path",
     "write_file",
 ]
+
+
+def type_label(cls: type[Any]) -> str:
+    """The ``type:`` users write for ``cls``: ``pandas.CSVDataset`` for kilnflow.io.pandas."""
+    package, _, family = cls.__module__.rpartition(".")
+    if package == "kilnflow.io" and not family.startswith("_"):
+        return f"{family}.{cls.__name__}"
+    return cls.__name__
 
 
 def new_version() -> str:
@@ -270,6 +278,10 @@ class PathDataset(AbstractDataset):
 
     default_load_args: ClassVar[Mapping[str, Any]] = {}
     default_save_args: ClassVar[Mapping[str, Any]] = {}
+    #: Kilnflow's own datasets: the extra that installs the modules ``_requires``
+    #: names (a tuple is any one of its modules), checked when constructed.
+    _extra: ClassVar[str] = ""
+    _requires: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
 
     def __init__(
         self,
@@ -299,6 +311,10 @@ class PathDataset(AbstractDataset):
         self._overwrite_save_version = overwrite_save_version
         self._target = absolute(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
+        if self._requires:
+            require(
+                f"{type_label(type(self))} for {self._filepath!r}", self._extra, *self._requires
+            )
 
     def _exists(self) -> bool:
         fs, path = self._filesystem()

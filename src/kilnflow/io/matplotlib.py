@@ -11,7 +11,6 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from ._core import require
 from ._file import PathDataset, atomic_directory, is_local, write_file
 
 __all__ = ["MatplotlibDataset"]
@@ -29,33 +28,14 @@ class MatplotlibDataset(PathDataset):
     by file name without extension, shaped as it was saved.
     """
 
-    def __init__(
-        self,
-        filepath: str | os.PathLike[str],
-        *,
-        load_args: Mapping[str, Any] | None = None,
-        save_args: Mapping[str, Any] | None = None,
-        credentials: Mapping[str, Any] | None = None,
-        fs_args: Mapping[str, Any] | None = None,
-        versioned: bool = False,
-        load_version: str | None = None,
-        save_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            filepath,
-            load_args=load_args,
-            save_args=save_args,
-            credentials=credentials,
-            fs_args=fs_args,
-            versioned=versioned,
-            load_version=load_version,
-            save_version=save_version,
-        )
-        require(f"matplotlib.MatplotlibDataset for {self._filepath!r}", "matplotlib", "matplotlib")
-        args = dict(self._save_args)
+    _extra = "matplotlib"
+    _requires = ("matplotlib",)
+
+    @property
+    def _format(self) -> str:
+        """The image format: ``save_args.format``, else the file's extension, else PNG."""
         extension = posixpath.splitext(self._filepath)[1].lstrip(".")
-        self._format = str(args.pop("format", None) or extension or "png")
-        self._savefig_args = args
+        return str(self._save_args.get("format") or extension or "png")
 
     def _save(self, data: Any) -> None:
         fs, path = self._filesystem()
@@ -97,7 +77,8 @@ class MatplotlibDataset(PathDataset):
         return key if posixpath.splitext(key)[1] else f"{key}.{self._format}"
 
     def _writer(self, figure: Any) -> Callable[[BinaryIO], None]:
-        return lambda file: figure.savefig(file, format=self._format, **self._savefig_args)
+        args = {**self._save_args, "format": self._format}
+        return lambda file: figure.savefig(file, **args)
 
     def _read(self, file: BinaryIO, image_format: str) -> Any:
         from matplotlib.figure import Figure

@@ -7,9 +7,8 @@ constructing one of them without its libraries says which extra to install.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from kilnflow.errors import DatasetError
 
@@ -28,35 +27,8 @@ __all__ = [
 
 
 class _PandasDataset(FileDataset):
-    #: The extra that installs what this dataset needs.
     _extra = "pandas"
-    #: Modules to install; each tuple is satisfied by any one of its modules.
-    _requires: tuple[tuple[str, ...], ...] = (("pandas",),)
-
-    def __init__(
-        self,
-        filepath: str | os.PathLike[str],
-        *,
-        load_args: Mapping[str, Any] | None = None,
-        save_args: Mapping[str, Any] | None = None,
-        credentials: Mapping[str, Any] | None = None,
-        fs_args: Mapping[str, Any] | None = None,
-        versioned: bool = False,
-        load_version: str | None = None,
-        save_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            filepath,
-            load_args=load_args,
-            save_args=save_args,
-            credentials=credentials,
-            fs_args=fs_args,
-            versioned=versioned,
-            load_version=load_version,
-            save_version=save_version,
-        )
-        owner = f"pandas.{type(self).__name__} for {self._filepath!r}"
-        require(owner, self._extra, *self._requires)
+    _requires: ClassVar[tuple[str | tuple[str, ...], ...]] = ("pandas",)
 
 
 class CSVDataset(_PandasDataset):
@@ -79,7 +51,7 @@ class CSVDataset(_PandasDataset):
 class ParquetDataset(_PandasDataset):
     """A DataFrame as Parquet; ``load_args``/``save_args`` go to ``read_parquet``/``to_parquet``."""
 
-    _requires = (("pandas",), ("pyarrow", "fastparquet"))
+    _requires = ("pandas", ("pyarrow", "fastparquet"))
 
     def _load_from(self, file: BinaryIO) -> Any:
         import pandas as pd
@@ -93,7 +65,7 @@ class ParquetDataset(_PandasDataset):
 class FeatherDataset(_PandasDataset):
     """A DataFrame as Feather (Arrow IPC); args go to ``read_feather``/``to_feather``."""
 
-    _requires = (("pandas",), ("pyarrow",))
+    _requires = ("pandas", "pyarrow")
 
     def _load_from(self, file: BinaryIO) -> Any:
         import pandas as pd
@@ -128,7 +100,7 @@ class ExcelDataset(_PandasDataset):
     """
 
     _extra = "excel"
-    _requires = (("pandas",), ("openpyxl",))
+    _requires = ("pandas", "openpyxl")
     default_load_args = {"engine": "openpyxl"}
     default_save_args = {"index": False}
 

@@ -8,42 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from kilnflow.errors import DatasetError
 
-from ._core import require
 from ._file import FileDataset, text_io
 
 __all__ = ["HTMLDataset", "JSONDataset", "PlotlyDataset"]
 
 
 class _PlotlyDataset(FileDataset):
-    _requires: tuple[str, ...] = ("plotly",)
-
-    def __init__(
-        self,
-        filepath: str | os.PathLike[str],
-        *,
-        load_args: Mapping[str, Any] | None = None,
-        save_args: Mapping[str, Any] | None = None,
-        credentials: Mapping[str, Any] | None = None,
-        fs_args: Mapping[str, Any] | None = None,
-        versioned: bool = False,
-        load_version: str | None = None,
-        save_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            filepath,
-            load_args=load_args,
-            save_args=save_args,
-            credentials=credentials,
-            fs_args=fs_args,
-            versioned=versioned,
-            load_version=load_version,
-            save_version=save_version,
-        )
-        require(f"plotly.{type(self).__name__} for {self._filepath!r}", "plotly", *self._requires)
+    _extra = "plotly"
+    _requires: ClassVar[tuple[str | tuple[str, ...], ...]] = ("plotly",)
 
 
 class JSONDataset(_PlotlyDataset):

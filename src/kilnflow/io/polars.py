@@ -13,36 +13,14 @@ from typing import Any, BinaryIO
 
 from kilnflow.errors import DatasetError, did_you_mean
 
-from ._core import require
 from ._file import FileDataset, PathDataset, is_local, write_file
 
 __all__ = ["CSVDataset", "LazyPolarsDataset", "ParquetDataset"]
 
 
 class _PolarsDataset(FileDataset):
-    def __init__(
-        self,
-        filepath: str | os.PathLike[str],
-        *,
-        load_args: Mapping[str, Any] | None = None,
-        save_args: Mapping[str, Any] | None = None,
-        credentials: Mapping[str, Any] | None = None,
-        fs_args: Mapping[str, Any] | None = None,
-        versioned: bool = False,
-        load_version: str | None = None,
-        save_version: str | None = None,
-    ) -> None:
-        super().__init__(
-            filepath,
-            load_args=load_args,
-            save_args=save_args,
-            credentials=credentials,
-            fs_args=fs_args,
-            versioned=versioned,
-            load_version=load_version,
-            save_version=save_version,
-        )
-        require(f"polars.{type(self).__name__} for {self._filepath!r}", "polars", "polars")
+    _extra = "polars"
+    _requires = ("polars",)
 
 
 class CSVDataset(_PolarsDataset):
@@ -82,6 +60,9 @@ class LazyPolarsDataset(PathDataset):
     memory first, since polars reads only some of fsspec's protocols.
     """
 
+    _extra = "polars"
+    _requires = ("polars",)
+
     def __init__(
         self,
         filepath: str | os.PathLike[str],
@@ -105,7 +86,6 @@ class LazyPolarsDataset(PathDataset):
             load_version=load_version,
             save_version=save_version,
         )
-        require(f"polars.LazyPolarsDataset for {self._filepath!r}", "polars", "polars")
         if file_format not in _FORMATS:
             hint = did_you_mean(str(file_format), _FORMATS) or f" Use one of {', '.join(_FORMATS)}."
             raise DatasetError(
