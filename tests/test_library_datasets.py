@@ -192,6 +192,13 @@ CASES = [
         _lazy,
     ),
     Case(
+        "polars.EagerPolarsDataset-ipc",
+        {"type": "polars.EagerPolarsDataset", "file_format": "ipc"},
+        "eager.arrow",
+        lambda: POLARS,
+        _polars,
+    ),
+    Case(
         "partitions.PartitionedDataset",
         {
             "type": "partitions.PartitionedDataset",

@@ -63,7 +63,7 @@ BUILTIN_TYPES: Mapping[str, str] = {
     },
     **{
         f"polars.{name}": f"kilnflow.io.polars:{name}"
-        for name in ("CSVDataset", "LazyPolarsDataset", "ParquetDataset")
+        for name in ("CSVDataset", "EagerPolarsDataset", "LazyPolarsDataset", "ParquetDataset")
     },
     "partitions.PartitionedDataset": "kilnflow.io.partitions:PartitionedDataset",
     "partitions.IncrementalDataset": "kilnflow.io.partitions:IncrementalDataset",
@@ -113,7 +113,6 @@ _NOT_BUILT_IN = frozenset(
         "pandas.GenericDataset",
         "pandas.HDFDataset",
         "pandas.XMLDataset",
-        "polars.EagerPolarsDataset",
         "polars.GenericDataset",
     }
 )

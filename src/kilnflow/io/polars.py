@@ -13,9 +13,9 @@ from typing import Any, BinaryIO
 
 from kilnflow.errors import DatasetError, did_you_mean
 
-from ._file import FileDataset, PathDataset, is_local, write_file
+from ._file import FileDataset, PathDataset, is_local, type_label, write_file
 
-__all__ = ["CSVDataset", "LazyPolarsDataset", "ParquetDataset"]
+__all__ = ["CSVDataset", "EagerPolarsDataset", "LazyPolarsDataset", "ParquetDataset"]
 
 
 class _PolarsDataset(FileDataset):
@@ -89,7 +89,7 @@ class LazyPolarsDataset(PathDataset):
         if file_format not in _FORMATS:
             hint = did_you_mean(str(file_format), _FORMATS) or f" Use one of {', '.join(_FORMATS)}."
             raise DatasetError(
-                f"polars.LazyPolarsDataset for {self._filepath!r}: unknown file_format "
+                f"{type_label(type(self))} for {self._filepath!r}: unknown file_format "
                 f"{file_format!r}.{hint}"
             )
         self._format = file_format
@@ -112,6 +112,17 @@ class LazyPolarsDataset(PathDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "file_format": self._format}
+
+
+class EagerPolarsDataset(LazyPolarsDataset):
+    """A polars DataFrame in any ``file_format`` of :class:`LazyPolarsDataset`, loaded whole.
+
+    ``load_args`` go to ``polars.scan_<format>``, so a load can select
+    columns or rows before reading (``n_rows``, ``columns`` for parquet).
+    """
+
+    def _load(self) -> Any:
+        return super()._load().collect()
 
 
 def __dir__() -> list[str]:
