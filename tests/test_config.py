@@ -559,6 +559,31 @@ def test_runtime_params_deep_merge_over_parameters(tmp_path: Path) -> None:
     }
 
 
+def test_runtime_params_take_part_in_interpolation(tmp_path: Path) -> None:
+    conf = write_tree(
+        tmp_path / "conf",
+        {
+            "base/parameters.yml": (
+                "rate: 1\ndoubled: ${rate}\nmodel: {lr: 0.01}\nsteps: '${model.lr}'\n"
+            )
+        },
+    )
+
+    loader = ConfigLoader(conf, runtime_params={"rate": 5, "model.lr": 0.5})
+
+    assert loader["parameters"] == {"rate": 5, "doubled": 5, "model": {"lr": 0.5}, "steps": 0.5}
+    assert ConfigLoader(conf)["parameters"]["doubled"] == 1
+
+
+def test_a_bad_runtime_param_interpolation_names_the_runtime_parameters(tmp_path: Path) -> None:
+    conf = write_tree(tmp_path / "conf", {"base/parameters.yml": "rate: 1\n"})
+
+    with pytest.raises(ConfigError) as excinfo:
+        ConfigLoader(conf, runtime_params={"x": "${nowhere}"})["parameters"]
+
+    assert str(excinfo.value).startswith("runtime parameters, key 'x': cannot resolve")
+
+
 def test_runtime_params_with_a_dict_and_dotted_keys_combine(tmp_path: Path) -> None:
     conf = write_tree(tmp_path / "conf", {"base/parameters.yml": ""})
 

@@ -36,30 +36,31 @@ def test_namespace_prefixes_names_namespaces_and_datasets(base: Pipeline) -> Non
     nodes = by_name(result)
     assert sorted(nodes) == ["ns.scale", "ns.total"]
     assert nodes["ns.scale"].namespace == "ns"
-    assert nodes["ns.scale"].inputs == ("ns.raw", "params:factor")
+    assert nodes["ns.scale"].inputs == ("ns.raw", "params:ns.factor")
     assert nodes["ns.scale"].outputs == ("ns.scaled",)
-    assert nodes["ns.total"].inputs == ("ns.scaled", "params:offset")
-    assert result.inputs() == {"ns.raw", "params:factor", "params:offset"}
+    assert nodes["ns.total"].inputs == ("ns.scaled", "params:ns.offset")
+    assert result.inputs() == {"ns.raw", "params:ns.factor", "params:ns.offset"}
     assert result.outputs() == {"ns.result"}
 
 
 def test_default_node_names_are_prefixed_unchanged() -> None:
-    result = pipeline([node(scale, ["raw", "params:factor"], "scaled")], namespace="ns")
-    assert [each.name for each in result.nodes] == ["ns.scale(raw, params:factor) -> scaled"]
+    unnamed = node(scale, ["raw", "params:factor"], "scaled")
+    result = pipeline([unnamed], namespace="ns")
+    assert [each.name for each in result.nodes] == [f"ns.{unnamed.name}"]
 
 
 def test_namespaced_nodes_still_run_with_renamed_datasets(base: Pipeline) -> None:
     nodes = by_name(pipeline(base, namespace="ns", inputs={"raw": "source"}))
-    assert nodes["ns.scale"].run({"source": 3, "params:factor": 2}) == {"ns.scaled": 6}
-    assert nodes["ns.total"].run({"ns.scaled": 6, "params:offset": 1}) == {"ns.result": 7}
+    assert nodes["ns.scale"].run({"source": 3, "params:ns.factor": 2}) == {"ns.scaled": 6}
+    assert nodes["ns.total"].run({"ns.scaled": 6, "params:ns.offset": 1}) == {"ns.result": 7}
 
 
 @pytest.mark.parametrize("kept", ["raw", ["raw"], {"raw"}, ("raw",)])
 def test_inputs_named_are_kept(base: Pipeline, kept: Any) -> None:
     assert pipeline(base, namespace="ns", inputs=kept).inputs() == {
         "raw",
-        "params:factor",
-        "params:offset",
+        "params:ns.factor",
+        "params:ns.offset",
     }
 
 
@@ -87,12 +88,12 @@ def test_outputs_named_are_kept_or_renamed(
 
 def test_intermediate_outputs_can_be_exposed(base: Pipeline) -> None:
     result = pipeline(base, namespace="ns", outputs={"scaled": "shared_scaled"})
-    assert by_name(result)["ns.total"].inputs == ("shared_scaled", "params:offset")
+    assert by_name(result)["ns.total"].inputs == ("shared_scaled", "params:ns.offset")
 
 
-def test_parameters_are_shared_unless_mapped(base: Pipeline) -> None:
+def test_parameters_are_namespaced_unless_mapped(base: Pipeline) -> None:
     result = pipeline(base, namespace="ns", parameters={"factor": "params:ns_factor"})
-    assert result.inputs() == {"ns.raw", "params:ns_factor", "params:offset"}
+    assert result.inputs() == {"ns.raw", "params:ns_factor", "params:ns.offset"}
 
 
 @pytest.mark.parametrize(
@@ -108,12 +109,20 @@ def test_parameter_mapping_accepts_either_spelling(base: Pipeline, mapping: Any)
     assert "params:other" in pipeline(base, parameters=mapping).inputs()
 
 
-@pytest.mark.parametrize("kept", ["factor", {"params:factor"}, ["factor", "offset"]])
+@pytest.mark.parametrize("kept", [["factor", "offset"], {"params:factor", "offset"}])
 def test_parameters_named_are_kept(base: Pipeline, kept: Any) -> None:
     assert pipeline(base, namespace="ns", parameters=kept).inputs() == {
         "ns.raw",
         "params:factor",
         "params:offset",
+    }
+
+
+def test_one_parameter_kept_and_the_other_namespaced(base: Pipeline) -> None:
+    assert pipeline(base, namespace="ns", parameters="factor").inputs() == {
+        "ns.raw",
+        "params:factor",
+        "params:ns.offset",
     }
 
 
@@ -128,7 +137,7 @@ def test_nested_namespaces(base: Pipeline) -> None:
     nodes = by_name(outer)
     assert sorted(nodes) == ["outer.inner.scale", "outer.inner.total"]
     assert nodes["outer.inner.scale"].namespace == "outer.inner"
-    assert nodes["outer.inner.scale"].inputs == ("outer.raw", "params:factor")
+    assert nodes["outer.inner.scale"].inputs == ("outer.raw", "params:outer.inner.factor")
     assert outer.outputs() == {"outer.inner.result"}
     assert len(outer.only_nodes_with_namespace("outer.inner")) == 2
 
@@ -167,7 +176,13 @@ def test_one_pipeline_reused_under_two_namespaces(base: Pipeline) -> None:
         base, namespace="b", inputs="raw"
     )
     assert len(combined) == 4
-    assert combined.inputs() == {"raw", "params:factor", "params:offset"}
+    assert combined.inputs() == {
+        "raw",
+        "params:a.factor",
+        "params:a.offset",
+        "params:b.factor",
+        "params:b.offset",
+    }
     assert combined.outputs() == {"a.result", "b.result"}
 
 
@@ -259,3 +274,29 @@ def test_renaming_that_closes_a_cycle_is_an_error() -> None:
     )
     with pytest.raises(CircularDependencyError, match=r"Nodes 'p', 'q' form a cycle"):
         pipeline(pipe, inputs={"a": "c"})
+
+
+def test_two_instances_read_their_own_parameter_values(base: Pipeline) -> None:
+    from kilnflow.io import DataCatalog, MemoryDataset
+    from kilnflow.runner import SequentialRunner
+
+    combined = pipeline(base, namespace="m1", inputs="raw") + pipeline(
+        base, namespace="m2", inputs="raw"
+    )
+    catalog = DataCatalog({"raw": MemoryDataset(10)})
+    catalog.add_parameters({"m1": {"factor": 2, "offset": 1}, "m2": {"factor": 3, "offset": 0}})
+
+    assert SequentialRunner().run(combined, catalog) == {"m1.result": 21, "m2.result": 30}
+
+
+def test_transcoded_names_are_namespaced_and_mapped_by_their_base() -> None:
+    pipe = Pipeline(
+        [
+            node(scale, ["raw@pandas", "params:factor"], "table@pandas", name="make"),
+            node(total, ["table@spark", "params:factor"], "out", name="use"),
+        ]
+    )
+    result = by_name(pipeline(pipe, namespace="ns", inputs={"raw": "source"}))
+    assert result["ns.make"].inputs == ("source@pandas", "params:ns.factor")
+    assert result["ns.make"].outputs == ("ns.table@pandas",)
+    assert result["ns.use"].inputs == ("ns.table@spark", "params:ns.factor")

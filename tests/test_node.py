@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import functools
+import os
 import pickle
+import re
+import subprocess
+import sys
 from functools import partial
 from typing import Any
 
 import pytest
 
 from kilnflow.errors import KilnflowError, PipelineError
-from kilnflow.pipeline import Node, node
+from kilnflow.pipeline import Node, Pipeline, node
 
 
 def identity(x: Any) -> Any:
@@ -58,7 +63,7 @@ def test_node_returns_node_with_public_attributes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("func", "inputs", "outputs", "expected"),
+    ("func", "inputs", "outputs", "signature"),
     [
         (identity, "raw", "cleaned", "identity(raw) -> cleaned"),
         (add, ["a", "b"], ["c"], "add(a, b) -> c"),
@@ -70,10 +75,45 @@ def test_node_returns_node_with_public_attributes() -> None:
         (Doubler(), "x", "y", "Doubler(x) -> y"),
     ],
 )
-def test_default_name_comes_from_function_and_datasets(
-    func: Any, inputs: Any, outputs: Any, expected: str
+def test_default_name_is_function_name_and_short_hash(
+    func: Any, inputs: Any, outputs: Any, signature: str
 ) -> None:
-    assert node(func, inputs, outputs).name == expected
+    made = node(func, inputs, outputs)
+    prefix, _, digest = made.name.partition("__")
+    assert prefix == signature.partition("(")[0]
+    assert re.fullmatch(r"[0-9a-f]{8}", digest), made.name
+    assert str(made) == f"{made.name}: {signature}"
+    assert node(func, inputs, outputs).name == made.name
+
+
+def test_default_names_differ_by_datasets_but_not_by_dict_key_order() -> None:
+    assert node(identity, "a", "b").name != node(identity, "a", "c").name
+    assert node(identity, "a", "b").name != node(identity, "z", "b").name
+    assert node(add, {"a": "x", "b": "y"}, "c").name == node(add, {"b": "y", "a": "x"}, "c").name
+
+
+def test_default_names_are_the_same_in_every_process() -> None:
+    """Names are typed on command lines (--nodes), so no per-process hash seed may change them."""
+    script = (
+        "from kilnflow.pipeline import node\n"
+        "def clean(raw, options): return raw\n"
+        "print(node(clean, ['raw', 'params:options'], 'cleaned').name)\n"
+    )
+    names = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+
+    def clean(raw: Any, options: Any) -> Any:
+        return raw
+
+    assert names == {node(clean, ["raw", "params:options"], "cleaned").name}
 
 
 def test_namespace_prefixes_name_only() -> None:
@@ -82,7 +122,8 @@ def test_namespace_prefixes_name_only() -> None:
     assert named.namespace == "outer.inner"
     assert named.inputs == ("a",)
     assert named.outputs == ("b",)
-    assert node(identity, "a", "b", namespace="ns").name == "ns.identity(a) -> b"
+    unnamed = node(identity, "a", "b")
+    assert node(identity, "a", "b", namespace="ns").name == f"ns.{unnamed.name}"
 
 
 def test_node_class_can_be_called_directly() -> None:
@@ -362,8 +403,8 @@ def test_repr_and_str_are_readable() -> None:
     n = node(add, {"a": "x", "b": "y"}, ["z"], name="adder", tags=["t2", "t1"])
     assert repr(n) == "Node(add, {'a': 'x', 'b': 'y'}, ['z'], name='adder', tags=['t1', 't2'])"
     assert str(n) == "adder: add(x, y) -> z"
-    assert str(node(identity, "a", "b")) == "identity(a) -> b"
-    assert repr(node(nothing, None, None)) == "Node(nothing, None, None, name='nothing()')"
+    unnamed = node(nothing, None, None)
+    assert repr(unnamed) == f"Node(nothing, None, None, name={unnamed.name!r})"
 
 
 def test_nodes_pickle_and_still_run() -> None:
@@ -377,3 +418,66 @@ def test_nodes_pickle_and_still_run() -> None:
 def test_pipeline_error_is_a_kilnflow_error() -> None:
     with pytest.raises(KilnflowError):
         node(identity, "a", "a")
+
+
+# Bugs a port from Kedro ran into ------------------------------------------------
+
+
+def with_scale(func: Any) -> Any:
+    """A decorator whose wrapper takes one more argument than the function it wraps."""
+
+    @functools.wraps(func)
+    def wrapper(x: int, scale: int) -> int:
+        return int(func(x)) * scale
+
+    return wrapper
+
+
+def passthrough(func: Any) -> Any:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def test_a_wraps_wrapper_is_checked_against_its_own_signature() -> None:
+    scaled = with_scale(identity)
+    made = node(scaled, ["x", "scale"], "y")
+    assert made.run({"x": 2, "scale": 3}) == {"y": 6}
+    with pytest.raises(PipelineError, match="cannot be called with the inputs 'x'"):
+        node(scaled, "x", "y")
+
+
+def test_a_pass_through_wrapper_is_checked_against_the_wrapped_function() -> None:
+    wrapped = passthrough(add)
+    assert node(wrapped, ["a", "b"], "c").run({"a": 1, "b": 2}) == {"c": 3}
+    with pytest.raises(PipelineError, match=r"function 'add' cannot be called"):
+        node(wrapped, "a", "c")
+
+
+def test_nodes_differing_only_in_dict_key_order_are_equal() -> None:
+    first = node(add, {"a": "x", "b": "y"}, {"sum": "s", "twice": "t"}, name="n")
+    second = node(add, {"b": "y", "a": "x"}, {"twice": "t", "sum": "s"}, name="n")
+    assert first == second
+    assert hash(first) == hash(second)
+    assert len(Pipeline([first, second]).nodes) == 1
+
+
+def test_run_with_none_runs_a_node_without_inputs() -> None:
+    assert node(nothing, None, "answer").run(None) == {"answer": 42}
+    assert node(nothing, None, "answer").run() == {"answer": 42}
+
+
+def test_run_with_none_names_the_missing_inputs() -> None:
+    with pytest.raises(PipelineError, match=r"Node 'n' cannot run without its inputs \['a'\]"):
+        node(identity, "a", "b", name="n").run(None)
+
+
+def test_run_with_something_other_than_a_dict_says_what_it_takes() -> None:
+    with pytest.raises(PipelineError) as caught:
+        node(identity, "a", "b", name="n").run(["a"])  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Node 'n'.run() takes a dict of input data by dataset name, got a list of 1 values; "
+        "pass {name: data} for every name in node.inputs."
+    )

@@ -27,6 +27,7 @@ EXPECTED_WHEEL = [
     "demo/__main__.py",
     "demo/conf/base/catalog.yml",
     "demo/conf/base/parameters.yml",
+    "demo/conf/logging.yml",
     "demo/kilnflow_build.json",
     "demo/pipeline_registry.py",
     "demo/pipelines/__init__.py",
@@ -61,7 +62,7 @@ def test_wheel_holds_exactly_code_conf_manifest_and_entry_points(make_project, t
     assert "[console_scripts]\ndemo = demo.__main__:main" in entry_points
     assert "[kilnflow.projects]\ndemo = demo" in entry_points
     assert manifest["project_version"] == "0.1.0"
-    assert manifest["conf_files"] == ["base/catalog.yml", "base/parameters.yml"]
+    assert manifest["conf_files"] == ["base/catalog.yml", "base/parameters.yml", "logging.yml"]
     assert len(manifest["conf_sha256"]) == 64
 
     tree = ast.parse(main_source)

@@ -315,12 +315,13 @@ def test_repr_lists_node_names() -> None:
 
 
 def test_describe_lists_inputs_nodes_and_outputs() -> None:
-    pipe = Pipeline([node(f, "raw", "clean"), node(two, "clean", ["x", "y"], name="split")])
+    unnamed = node(f, "raw", "clean")
+    pipe = Pipeline([unnamed, node(two, "clean", ["x", "y"], name="split")])
     assert pipe.describe() == (
         "Pipeline of 2 nodes\n"
         "Inputs: raw\n"
         "Nodes in run order:\n"
-        "  1. f(raw) -> clean\n"
+        f"  1. {unnamed.name}: f(raw) -> clean\n"
         "  2. split: two(clean) -> x, y\n"
         "Outputs: x, y"
     )
@@ -492,3 +493,51 @@ def test_filters_need_names(diamond: Pipeline) -> None:
         diamond.from_nodes(["a"])  # type: ignore[arg-type]
     with pytest.raises(PipelineError, match=r"filter\(node_names=...\) takes names as separate"):
         diamond.filter(node_names=[1])  # type: ignore[list-item]
+
+
+# Transcoding: table@pandas and table@spark are one dataset -------------------------
+
+
+def test_transcoded_names_order_nodes_by_their_base_dataset() -> None:
+    pipe = Pipeline(
+        [
+            n("use", "table@spark", "summary"),
+            n("make", "raw", "table@pandas"),
+        ]
+    )
+    assert names(pipe.nodes) == ["make", "use"]
+    assert pipe.inputs() == {"raw"}
+    assert pipe.outputs() == {"summary"}
+    assert pipe.node_dependencies[pipe.only_nodes("use").nodes[0]] == set(
+        pipe.only_nodes("make").nodes
+    )
+
+
+def test_a_transcoded_input_is_free_only_when_no_node_writes_its_base() -> None:
+    pipe = Pipeline([n("use", ["table@spark", "other@pandas"], "out")])
+    assert pipe.inputs() == {"table@spark", "other@pandas"}
+    assert pipe.all_inputs() == {"table@spark", "other@pandas"}
+
+
+def test_filters_by_dataset_follow_the_base_name() -> None:
+    pipe = Pipeline(
+        [n("make", "raw", "table@pandas"), n("use", "table@spark", "out"), n("x", "y", "z")]
+    )
+    assert names(pipe.from_inputs("table").nodes) == ["use"]
+    assert names(pipe.from_inputs("table@pandas").nodes) == ["use"]
+    assert names(pipe.to_outputs("table@spark").nodes) == ["make"]
+
+
+def test_two_nodes_writing_one_base_dataset_are_an_error() -> None:
+    with pytest.raises(OutputNotUniqueError, match=r"'a' and 'b' both write dataset 'table'"):
+        Pipeline([n("a", "x", "table@pandas"), n("b", "y", "table@spark")])
+
+
+def test_a_node_reading_its_own_output_under_another_library_is_an_error() -> None:
+    with pytest.raises(PipelineError, match=r"Node 'a' reads its own output 'table@spark'"):
+        n("a", "table@spark", "table@pandas")
+
+
+def test_a_cycle_through_transcoded_names_is_reported() -> None:
+    with pytest.raises(CircularDependencyError, match=r"'a' writes 'x@spark' read by 'b'"):
+        Pipeline([n("a", "y@pandas", "x@pandas"), n("b", "x@spark", "y@spark")])

@@ -351,3 +351,46 @@ def test_a_session_records_the_command_line_its_caller_hands_it(make_project):
     with Session.create() as default:
         pass
     assert default.store["argv"] == redact_arguments(sys.argv)
+
+
+def test_a_session_given_a_project_path_reads_that_projects_conf(make_project, monkeypatch):
+    """After configure_project(pkg), Session.create(project_path=X) is project mode: X/conf."""
+    from kilnflow.project import configure_project
+
+    root = make_project()
+    packaged = root / "src" / "demo" / "conf" / "base"
+    packaged.mkdir(parents=True)
+    (packaged / "parameters.yml").write_text("min_valid: 99\nsource: package\n")
+    (root / "conf" / "base" / "parameters.yml").write_text(
+        "min_valid: 11\nsource: project\nreport: {title: T, decimals: 1}\n"
+    )
+    monkeypatch.setattr(sys, "path", [str(root / "src"), *sys.path])
+    configure_project("demo")
+
+    with Session.create(project_path=root, save_on_close=False) as session:
+        params = session.load_context().params
+        session.run()
+
+    assert params["source"] == "project"
+    assert session.store["mode"] == "project"
+    assert "east" not in (root / REPORT).read_text()
+
+
+def test_several_pipelines_run_as_one(make_project):
+    bootstrap_project(make_project())
+
+    with Session.create(save_on_close=False) as session:
+        session.run(pipeline_names=["readings", "__default__"])
+
+    assert session.store["run"]["pipeline_name"] == "readings,__default__"
+    assert session.store["run"]["pipeline_names"] == ["readings", "__default__"]
+    assert set(session.store["node_durations"]) == {"clean", "summarise", "report"}
+
+
+def test_pipeline_name_and_pipeline_names_together_are_refused(make_project):
+    bootstrap_project(make_project())
+
+    session = Session.create(save_on_close=False)
+    with pytest.raises(SessionError, match=r"takes pipeline_name or pipeline_names, not both"):
+        session.run(pipeline_name="readings", pipeline_names=["readings"])
+    session.close()

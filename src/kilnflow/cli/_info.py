@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kilnflow._version import __version__
+from kilnflow.cli._pipeline import create_pipeline, delete_pipeline
 from kilnflow.project import bootstrap_here
 
 __all__ = ["catalog", "info", "pipeline"]
@@ -54,7 +55,7 @@ def installed_projects() -> list[tuple[str, str]]:
 
 @click.group()
 def pipeline() -> None:
-    """Inspect the project's pipelines."""
+    """Inspect, create and delete the project's pipelines."""
 
 
 @pipeline.command("list")
@@ -85,6 +86,10 @@ def describe_pipeline(name: str, format_name: str) -> None:
 
     bootstrap_here()
     click.echo(describe(pipeline_graph(get_pipeline(name), name), format_name))
+
+
+pipeline.add_command(create_pipeline)
+pipeline.add_command(delete_pipeline)
 
 
 @click.group()

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from kilnflow._version import __version__
-from kilnflow.cli._logging import configure_logging
+from kilnflow.cli._logging import configure_logging, verbosity_of
 
 __all__ = ["cli", "main", "report_errors"]
 
@@ -22,7 +22,7 @@ _COMMANDS = {
     "new": ("kilnflow.cli._new", "new", "Create a new project from the starter template."),
     "run": ("kilnflow.cli._run", "run", "Run a pipeline of the project in this folder."),
     "info": ("kilnflow.cli._info", "info", "Show Kilnflow, the project and installed projects."),
-    "pipeline": ("kilnflow.cli._info", "pipeline", "Inspect the project's pipelines."),
+    "pipeline": ("kilnflow.cli._info", "pipeline", "List, describe, create and delete pipelines."),
     "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
     "session": ("kilnflow.cli._session", "session", "List, show and rerun recorded sessions."),
     "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
@@ -57,9 +57,13 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="kilnflow")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
-def cli(verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """Kilnflow: data-pipeline projects that run the same from source and as a wheel."""
-    configure_logging(verbose)
+    verbosity = verbosity_of(verbose, quiet)
+    ctx.ensure_object(dict)["verbosity"] = verbosity
+    configure_logging(verbosity)
 
 
 def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> Any:

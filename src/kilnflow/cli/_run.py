@@ -10,6 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from kilnflow.runner import AbstractRunner
+    from kilnflow.session import BaseSessionStore, Session
 
 __all__ = [
     "execute_run",
@@ -30,6 +31,8 @@ RUNNERS = {
     "parallel": "kilnflow.runner.ParallelRunner",
     "dask": "kilnflow.runner.DaskRunner",
 }
+# Class names as Kedro users write them (-r ParallelRunner) name the same runners.
+_RUNNER_CLASSES = {path.rpartition(".")[2]: path for path in RUNNERS.values()}
 
 
 def split_names(values: Iterable[str]) -> list[str]:
@@ -93,11 +96,12 @@ def resolve_runner(
     from kilnflow.errors import RunnerError, did_you_mean
     from kilnflow.runner import AbstractRunner
 
-    path = RUNNERS.get(name, name)
+    path = RUNNERS.get(name) or _RUNNER_CLASSES.get(name, name)
     module_name, _, class_name = path.rpartition(".")
     if not module_name:
         raise RunnerError(
-            f"Unknown runner {name!r}.{did_you_mean(name, RUNNERS)} Use one of "
+            f"Unknown runner {name!r}.{did_you_mean(name, [*RUNNERS, *_RUNNER_CLASSES])} "
+            "Use one of "
             f"{', '.join(RUNNERS)} or the dotted path of an AbstractRunner subclass."
         )
     try:
@@ -130,6 +134,11 @@ def run_options(function: _F) -> _F:
     names = "Comma-separated; may be repeated."
     options = [
         click.option("-p", "--pipeline", help="Registered pipeline to run (default: __default__)."),
+        click.option(
+            "--pipelines",
+            multiple=True,
+            help=f"Registered pipelines to run together, as one pipeline. {names}",
+        ),
         click.option("-e", "--env", help="Configuration environment (default: $KILNFLOW_ENV)."),
         click.option(
             "--params", multiple=True, help="Runtime parameters: key=value,nested.key=value."
@@ -151,7 +160,8 @@ def run_options(function: _F) -> _F:
             "--runner",
             default="sequential",
             show_default=True,
-            help=f"{', '.join(RUNNERS)}, or the dotted path of a runner class.",
+            help=f"{', '.join(RUNNERS)} (or their class names, e.g. ParallelRunner), or the "
+            "dotted path of a runner class.",
         ),
         click.option(
             "--max-workers",
@@ -160,6 +170,8 @@ def run_options(function: _F) -> _F:
         ),
         click.option(
             "--runner-args",
+            "--runner-params",
+            "runner_args",
             multiple=True,
             help="Runner arguments: key=value,other=value, e.g. address=tcp://host:8786 for dask.",
         ),
@@ -167,7 +179,13 @@ def run_options(function: _F) -> _F:
             "--conf-source",
             help="Configuration folder or .tar.gz/.zip archive replacing the project's.",
         ),
+        click.option(
+            "--only-missing-outputs",
+            is_flag=True,
+            help="Skip nodes whose persistent outputs all exist (and nodes only they need).",
+        ),
         click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs."),
+        click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -177,20 +195,32 @@ def run_options(function: _F) -> _F:
 def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
     """Run the configured project as the options say, recording the command line."""
     from kilnflow._redact import redact_arguments, redact_pairs
-    from kilnflow.cli._logging import configure_logging
+    from kilnflow.cli._logging import configure_logging, verbosity_of
     from kilnflow.cli._progress import terminal_progress
     from kilnflow.cli._signals import stop_signals_interrupt
     from kilnflow.errors import NodeFailedError
+    from kilnflow.project import conf_source
     from kilnflow.session import Session
 
-    configure_logging(bool(options.get("verbose")))
+    verbosity = verbosity_of(
+        bool(options.get("verbose")),
+        bool(options.get("quiet")),
+        click.get_current_context(silent=True),
+    )
+    configure_logging(verbosity, conf_source(options.get("conf_source")))
     # Bad option values fail here, before a session is recorded for a run that never was.
     runner = resolve_runner(
         options["runner"], options.get("max_workers"), options.get("runner_args") or ()
     )
     extra_params = parse_params(options.get("params") or ())
+    pipeline_names = split_names(options.get("pipelines") or ())
+    if pipeline_names and options.get("pipeline"):
+        raise click.UsageError(
+            "--pipeline and --pipelines both name pipelines to run; pass all names to --pipelines."
+        )
     run_arguments: dict[str, Any] = {
         "pipeline_name": options.get("pipeline"),
+        "pipeline_names": pipeline_names,
         "tags": split_names(options.get("tags") or ()),
         "runner": runner,
         "node_names": split_names(options.get("nodes") or ()),
@@ -201,6 +231,7 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         "load_versions": _load_versions(options.get("load_versions") or ()),
         "namespace": options.get("namespace"),
         "progress": terminal_progress(),
+        "only_missing_outputs": bool(options.get("only_missing_outputs")),
     }
     with (
         stop_signals_interrupt(),
@@ -223,10 +254,42 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         # Saved now, so that a run killed midway can still be shown and rerun.
         session.store.save()
         try:
-            return session.run(**run_arguments)
+            outputs = session.run(**run_arguments)
         except NodeFailedError as exc:
             click.echo(f"To resume: {resume_command(command, argv, exc.resume_nodes)}", err=True)
+            _log_summary(session, failed=True)
             raise
+    _log_summary(session, failed=False)
+    return outputs
+
+
+def _log_summary(session: Session, *, failed: bool) -> None:
+    """One line closing every run: what ran, how long, and where to find it again."""
+    import logging
+
+    store = session.store
+    run = store.get("run") or {}
+    nodes = len(store.get("node_durations") or {})
+    logging.getLogger("kilnflow").log(
+        logging.ERROR if failed else logging.INFO,
+        "Pipeline %r %s: %d node%s run in %.2fs; session %s recorded in %s.",
+        run.get("pipeline_name", "__default__"),
+        "failed" if failed else "finished",
+        nodes,
+        "" if nodes == 1 else "s",
+        store.get("run_seconds") or 0.0,
+        session.session_id,
+        _store_location(store),
+    )
+
+
+def _store_location(store: BaseSessionStore) -> str:
+    from kilnflow.session import MemoryStore
+
+    if isinstance(store, MemoryStore):
+        return "memory only (not saved)"
+    database = getattr(store, "database", None)
+    return str(database or store.path or type(store).__name__)
 
 
 def resume_command(command: str, argv: Sequence[str], nodes: Sequence[str]) -> str:

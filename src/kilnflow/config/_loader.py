@@ -7,8 +7,9 @@ Merging rules, chosen to be predictable rather than clever:
 * The run environment replaces the base environment's values key by key at
   the top level (no deep merge): what ``local`` says about ``cars`` is the
   whole truth about ``cars``.
-* Runtime parameters are deep-merged over ``parameters`` after interpolation,
-  so ``{"model.lr": 0.1}`` changes one value and keeps its siblings.
+* Runtime parameters are deep-merged over ``parameters`` before interpolation,
+  so ``{"model.lr": 0.1}`` changes one value and keeps its siblings, and a
+  value interpolating ``${model.lr}`` sees the runtime value.
 * Top-level keys starting with ``_`` are file-local helpers (YAML anchors):
   they may repeat across files and never appear in the result.
 """
@@ -170,13 +171,15 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
                     env_origins[key] = where
             merged.update(env_config)
             origins.update(env_origins)
+        if name == "parameters" and self._runtime_tree:
+            # Merged before resolving, so ``doubled: ${rate}`` sees ``--params rate=5``.
+            merged = _deep_merge(merged, self._runtime_tree)
+            for key in self._runtime_tree:
+                origins.setdefault(key, "runtime parameters")
         if needs_resolution(name, merged, origins):
             globals_ = None if name == "globals" else self._load("globals")
             merged = resolve(name, merged, origins, globals_, self._runtime_tree)
-        result = {k: v for k, v in merged.items() if not _is_helper(k)}
-        if name == "parameters":
-            result = _deep_merge(result, self._runtime_tree)
-        return result
+        return {k: v for k, v in merged.items() if not _is_helper(k)}
 
     def _wanted(self, path: str) -> bool:
         """Whether any config name would read ``path`` (relative to an environment)."""

@@ -6,7 +6,14 @@ from collections.abc import Iterable, Mapping
 from typing import Union
 
 from kilnflow.errors import PipelineError, did_you_mean
-from kilnflow.pipeline._node import Node, Tags, check_namespace, is_parameter, normalize_tags
+from kilnflow.pipeline._node import (
+    Node,
+    Tags,
+    base_name,
+    check_namespace,
+    is_parameter,
+    normalize_tags,
+)
 from kilnflow.pipeline._pipeline import Pipeline
 
 __all__ = ["DatasetMapping", "pipeline"]
@@ -51,6 +58,11 @@ def _check_known(label: str, role: str, names: Iterable[str], known: set[str], w
             )
 
 
+def _with_base_names(names: Iterable[str]) -> set[str]:
+    found = set(names)
+    return found | {base_name(name) for name in found}
+
+
 def pipeline(
     pipe: Pipeline | Iterable[Node | Pipeline],
     *,
@@ -68,10 +80,12 @@ def pipeline(
 
     * free inputs named in ``inputs`` and outputs named in ``outputs``: a name
       (or set/list of names) is kept as it is, a dict ``{old: new}`` renames;
-    * parameters (``params:x`` and ``parameters``), which stay shared so one
-      ``parameters.yml`` keeps serving the pipeline. To give an instance its
-      own values, map them: ``parameters={"alpha": "ns_alpha"}`` (keys and
-      values may be written with or without ``params:``).
+      a base name (``table``) covers its transcoded names (``table@pandas``);
+    * ``params:x`` becomes ``params:ns.x``, so every instance reads its own
+      values (``ns: {x: ...}`` in parameters.yml), unless ``parameters`` maps
+      it: ``parameters="x"`` keeps one shared value, ``{"x": "y"}`` reads
+      ``params:y`` (keys and values may be written with or without
+      ``params:``). The whole ``parameters`` dict is never renamed.
 
     Without a namespace only the mappings and ``tags`` apply. Mapping a name
     the pipeline does not use (inputs: free inputs; outputs: any output;
@@ -107,7 +121,13 @@ def _renames(
     free_inputs = base.inputs()
     input_map = _input_map(inputs, free_inputs, label)
     output_map = _as_mapping(outputs, "outputs", label)
-    _check_known(label, "outputs", output_map, base.all_outputs(), "an output of the pipeline")
+    _check_known(
+        label,
+        "outputs",
+        output_map,
+        _with_base_names(base.all_outputs()),
+        "an output of the pipeline",
+    )
     parameter_map = _parameter_map(parameters, free_inputs, label)
     return {**input_map, **output_map, **parameter_map}
 
@@ -124,7 +144,7 @@ def _input_map(inputs: DatasetMapping, free_inputs: set[str], label: str) -> dic
         label,
         "inputs",
         input_map,
-        {name for name in free_inputs if not is_parameter(name)},
+        _with_base_names(name for name in free_inputs if not is_parameter(name)),
         "a free input of the pipeline",
     )
     return input_map
@@ -147,11 +167,17 @@ def _parameter_map(parameters: DatasetMapping, free_inputs: set[str], label: str
 
 
 def _rename(dataset: str, renames: Mapping[str, str], prefix: str | None) -> str:
-    """A mapped name as mapped; otherwise namespaced, except parameters (shared)."""
+    """A mapped name as mapped (a base name maps its transcoded names too); otherwise
+    namespaced, ``params:x`` as ``params:<prefix>.x``; the whole ``parameters`` never."""
     if dataset in renames:
         return renames[dataset]
-    if prefix is None or is_parameter(dataset):
+    base_dataset, at, library = dataset.partition("@")
+    if at and base_dataset in renames:
+        return f"{renames[base_dataset]}@{library}"
+    if prefix is None or dataset == "parameters":
         return dataset
+    if dataset.startswith("params:"):
+        return f"params:{prefix}.{dataset[len('params:') :]}"
     return f"{prefix}.{dataset}"
 
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Union
 
 from kilnflow.errors import PipelineError
 
-__all__ = ["DatasetNames", "Node", "Tags", "node"]
+__all__ = ["DatasetNames", "Node", "Tags", "base_name", "node"]
 
 #: How a node names its datasets: nothing, one name, names in call order, or a dict
 #: (inputs: parameter name -> dataset; outputs: key of the returned dict -> dataset).
@@ -28,6 +28,12 @@ _DICT = "dict"
 def is_parameter(dataset: str) -> bool:
     """Parameters are read-only, shared and never namespaced implicitly."""
     return dataset == "parameters" or dataset.startswith("params:")
+
+
+def base_name(dataset: str) -> str:
+    """The dataset a transcoded name stands for: ``table@pandas`` and ``table@spark``
+    are one dataset, ``table``, loaded or saved through different libraries."""
+    return dataset.partition("@")[0]
 
 
 def normalize_tags(tags: object, where: str) -> frozenset[str]:
@@ -198,7 +204,7 @@ class Node:
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
-        base = self._signature() if base_name is None else base_name
+        base = self._default_name() if base_name is None else base_name
         object.__setattr__(self, "_base_name", base)
         object.__setattr__(self, "_name", base if namespace is None else f"{namespace}.{base}")
         self._check_outputs()
@@ -217,10 +223,11 @@ class Node:
                     f"Node {self._name!r} writes {dataset!r}, but parameters are read-only; "
                     "give the output a name that does not start with 'params:'."
                 )
-        own = seen.intersection(self._inputs)
+        written = {base_name(dataset) for dataset in self._outputs}
+        own = sorted(name for name in self._inputs if base_name(name) in written)
         if own:
             raise PipelineError(
-                f"Node {self._name!r} reads its own output {sorted(own)[0]!r}; a node cannot "
+                f"Node {self._name!r} reads its own output {own[0]!r}; a node cannot "
                 "depend on itself, so give the output another name."
             )
 
@@ -239,6 +246,19 @@ class Node:
                 f"with the inputs {self._inputs_form()!r} ({exc}); change the node's inputs "
                 "or the function's parameters."
             ) from None
+
+    def _default_name(self) -> str:
+        """``<function>__<8 hex digits>``: short, and stable across runs and machines.
+
+        The digits hash how the node names its datasets (dict keys in any
+        order), so the same node always gets the same name and ``--nodes``
+        keeps working, while two nodes of one function get different ones.
+        """
+        import hashlib
+
+        shape = repr((_canonical(self._inputs_form()), _canonical(self._outputs_form())))
+        digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
+        return f"{_func_name(self._func)}__{digest}"
 
     def _signature(self) -> str:
         call = f"{_func_name(self._func)}({', '.join(self._inputs)})"
@@ -303,12 +323,20 @@ class Node:
             return self
         return self._derive(self._inputs, self._outputs, self._tags | extra, self._namespace)
 
-    def run(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Call the function with ``inputs`` (by dataset name); return outputs by dataset name.
 
-        Exceptions raised by the function propagate unchanged so the runner can
-        report them with their own traceback.
+        ``None`` means no inputs, for nodes that read nothing. Exceptions raised
+        by the function propagate unchanged so the runner can report them with
+        their own traceback.
         """
+        if inputs is None:
+            inputs = {}
+        if not isinstance(inputs, Mapping):
+            raise PipelineError(
+                f"Node {self._name!r}.run() takes a dict of input data by dataset name, got "
+                f"{_describe_value(inputs)}; pass {{name: data}} for every name in node.inputs."
+            )
         missing = [name for name in dict.fromkeys(self._inputs) if name not in inputs]
         if missing:
             raise PipelineError(
@@ -346,17 +374,16 @@ class Node:
         return _form(self._out_kind, self._out_keys, self._outputs)
 
     def _key(self) -> tuple[Any, ...]:
+        """What defines the node; dict inputs and outputs compare as dicts, in any order."""
         return (
             self._name,
             self._func,
             self._namespace,
             self._tags,
             self._in_kind,
-            self._in_keys,
-            self._inputs,
+            _canonical(self._inputs_form()),
             self._out_kind,
-            self._out_keys,
-            self._outputs,
+            _canonical(self._outputs_form()),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -396,10 +423,14 @@ class Node:
         return f"Node({', '.join(parts)})"
 
     def __str__(self) -> str:
-        signature = self._signature()
-        if self._name == signature:
-            return signature
-        return f"{self._name}: {signature}"
+        return f"{self._name}: {self._signature()}"
+
+
+def _canonical(form: DatasetNames) -> object:
+    """A form that compares and prints the same whatever the order of a dict's keys."""
+    if isinstance(form, Mapping):
+        return tuple(sorted(form.items()))
+    return tuple(form) if isinstance(form, list) else form
 
 
 def _form(kind: str, keys: tuple[str, ...], names: tuple[str, ...]) -> DatasetNames:
@@ -412,23 +443,36 @@ def _form(kind: str, keys: tuple[str, ...], names: tuple[str, ...]) -> DatasetNa
     return dict(zip(keys, names))
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    try:
-        return inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-
-
 def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    """The function's signature; one function often makes thousands of nodes, so cache it."""
+    """The signature a call to ``func`` must fit; one function often makes thousands of
+    nodes, so it is cached."""
     try:
         return _cached_signature(func)
     except TypeError:  # an unhashable callable object
+        return _call_signature(func)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    return _call_signature(func)
+
+
+def _call_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """The wrapper's own signature for a ``functools.wraps`` wrapper, since that is
+    what gets called; only a pass-through ``(*args, **kwargs)`` wrapper defers to
+    the function it wraps."""
+    try:
+        own = inspect.signature(func, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    kinds = {parameter.kind for parameter in own.parameters.values()}
+    passes_through = kinds == {inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD}
+    if passes_through and hasattr(func, "__wrapped__"):
         try:
             return inspect.signature(func)
         except (TypeError, ValueError):
-            return None
+            return own
+    return own
 
 
 def node(
@@ -447,8 +491,9 @@ def node(
     function returns a list/tuple of that length) or a dict (the function
     returns a dict with those keys; key -> dataset). ``params:x`` names are
     ordinary inputs. Without ``name`` the node is named after its function and
-    datasets, e.g. ``clean(raw) -> cleaned``; that name stays fixed when the
-    node is later namespaced or its datasets renamed by :func:`pipeline`.
+    datasets, e.g. ``clean__1f2e3d4c`` (a short hash of its inputs and outputs);
+    that name stays fixed when the node is later namespaced or its datasets
+    renamed by :func:`pipeline`.
     ``namespace`` prefixes the name only; :func:`pipeline` namespaces datasets.
     """
     return Node(func, inputs, outputs, name=name, tags=tags, namespace=namespace)

@@ -13,7 +13,7 @@ from kilnflow.errors import (
     PipelineError,
     did_you_mean,
 )
-from kilnflow.pipeline._node import Node, Tags, normalize_tags
+from kilnflow.pipeline._node import Node, Tags, base_name, normalize_tags
 
 __all__ = ["Pipeline"]
 
@@ -123,19 +123,22 @@ class Pipeline:
                     "pipeline(..., namespace=...)."
                 )
         ordered = [by_name[name] for name in sorted(by_name)]
+        # Keyed by base name: ``table@pandas`` and ``table@spark`` are one dataset.
         producer: dict[str, Node] = {}
         for each in ordered:
             for dataset in each.outputs:
-                writer = producer.setdefault(dataset, each)
+                writer = producer.setdefault(base_name(dataset), each)
                 if writer is not each:
                     raise OutputNotUniqueError(
                         f"Nodes {writer.name!r} and {each.name!r} both write dataset "
-                        f"{dataset!r}; rename the output of one of them."
+                        f"{base_name(dataset)!r}; rename the output of one of them."
                     )
         parents: dict[Node, frozenset[Node]] = {}
         children: dict[Node, list[Node]] = {each: [] for each in ordered}
         for each in ordered:
-            found = frozenset(producer[name] for name in each.inputs if name in producer)
+            found = frozenset(
+                producer[base] for base in map(base_name, each.inputs) if base in producer
+            )
             parents[each] = found
             for parent in found:
                 children[parent].append(each)
@@ -180,13 +183,14 @@ class Pipeline:
 
     @cached_property
     def _all_outputs(self) -> frozenset[str]:
-        return frozenset(self._producer)
+        return frozenset(name for each in self._nodes for name in each.outputs)
 
     @cached_property
     def _consumers(self) -> dict[str, list[Node]]:
+        """Readers by base name, in run order."""
         consumers: dict[str, list[Node]] = {}
         for each in self._nodes:
-            for name in dict.fromkeys(each.inputs):
+            for name in dict.fromkeys(map(base_name, each.inputs)):
                 consumers.setdefault(name, []).append(each)
         return consumers
 
@@ -208,12 +212,16 @@ class Pipeline:
         return frozenset(tag for each in self._nodes for tag in each.tags)
 
     def inputs(self) -> set[str]:
-        """Free inputs: datasets read but written by no node (they must exist before a run)."""
-        return set(self._all_inputs - self._all_outputs)
+        """Free inputs: datasets read but written by no node (they must exist before a run).
+
+        A transcoded name (``table@pandas``) is free only if no node writes its
+        base dataset under any name.
+        """
+        return {name for name in self._all_inputs if base_name(name) not in self._producer}
 
     def outputs(self) -> set[str]:
-        """Free outputs: datasets written but read by no node."""
-        return set(self._all_outputs - self._all_inputs)
+        """Free outputs: datasets written but read by no node (under any transcoding)."""
+        return {name for name in self._all_outputs if base_name(name) not in self._consumers}
 
     def all_inputs(self) -> set[str]:
         return set(self._all_inputs)
@@ -261,21 +269,23 @@ class Pipeline:
 
     def _select_from_inputs(self, datasets: list[str], label: str) -> set[Node]:
         consumers = self._consumers
-        unknown = [name for name in datasets if name not in consumers]
+        unknown = [name for name in datasets if base_name(name) not in consumers]
         self._unknown(
             label, unknown, consumers, "is read by no node of this pipeline; pass datasets it reads"
         )
-        return _closure((c for name in datasets for c in consumers[name]), self._children)
+        return _closure(
+            (c for name in datasets for c in consumers[base_name(name)]), self._children
+        )
 
     def _select_to_outputs(self, datasets: list[str], label: str) -> set[Node]:
-        unknown = [name for name in datasets if name not in self._producer]
+        unknown = [name for name in datasets if base_name(name) not in self._producer]
         self._unknown(
             label,
             unknown,
             self._producer,
             "is written by no node of this pipeline; pass datasets it produces",
         )
-        return _closure((self._producer[name] for name in datasets), self._parents)
+        return _closure((self._producer[base_name(name)] for name in datasets), self._parents)
 
     def _select_namespace(self, namespace: str, label: str) -> set[Node]:
         if not isinstance(namespace, str):
@@ -482,7 +492,8 @@ def _raise_cycle(done: set[Node], parents: dict[Node, frozenset[Node]]) -> None:
     cycle = cycle[start:] + cycle[:start]
     links = []
     for writer, reader in zip(cycle, cycle[1:] + cycle[:1]):
-        dataset = sorted(set(writer.outputs).intersection(reader.inputs))[0]
+        written = {base_name(name) for name in writer.outputs}
+        dataset = sorted(name for name in reader.inputs if base_name(name) in written)[0]
         links.append(f"{writer.name!r} writes {dataset!r} read by {reader.name!r}")
     raise CircularDependencyError(
         f"Nodes {', '.join(repr(each.name) for each in cycle)} form a cycle "

@@ -10,8 +10,9 @@ from pathlib import Path, PurePosixPath
 
 from kilnflow._resources import Traversable, templates
 from kilnflow.errors import ProjectError
+from kilnflow.project._metadata import ProjectMetadata
 
-__all__ = ["create_project"]
+__all__ = ["create_pipeline_files", "create_project", "pipeline_files"]
 
 _VALID_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # Files that only the example pipeline needs, left out with --no-example.
@@ -98,3 +99,101 @@ def _render_tree(source: Traversable, destination: Path, context: dict[str, obje
             output.with_suffix("").write_text(text, "utf-8")
         else:
             output.write_bytes(entry.read_bytes())
+
+
+def pipeline_files(
+    metadata: ProjectMetadata, name: str, conf_dir: str = "conf", base_env: str = "base"
+) -> list[Path]:
+    """The files and folders ``create_pipeline_files`` makes for ``name``, in that order.
+
+    Only paths made from the template's own layout are listed, so deleting
+    them can never reach files the project made itself elsewhere.
+    """
+    _check_pipeline_name(name)
+    context = _pipeline_context(metadata, name, conf_dir, base_env)
+    tops: dict[Path, None] = {}
+    for rendered in _rendered_paths(templates() / "pipeline", context):
+        parts = PurePosixPath(rendered).parts
+        # The pipeline's own package folder (.../pipelines/<name>/) is one unit;
+        # other files stand alone.
+        cut = next(
+            (
+                index + 1
+                for index in range(1, len(parts) - 1)
+                if parts[index - 1 : index + 1] == ("pipelines", name)
+            ),
+            len(parts),
+        )
+        tops[metadata.project_path.joinpath(*parts[:cut])] = None
+    return list(tops)
+
+
+def create_pipeline_files(
+    metadata: ProjectMetadata, name: str, conf_dir: str = "conf", base_env: str = "base"
+) -> list[Path]:
+    """Add pipeline ``name`` to the project: its package, parameters file and test.
+
+    Returns what was created. All of it appears or none: the files are
+    rendered into a staging folder and moved into place only once every
+    target is known to be free.
+    """
+    targets = pipeline_files(metadata, name, conf_dir, base_env)
+    taken = [path for path in targets if path.exists()]
+    if taken:
+        raise ProjectError(
+            f"Pipeline {name!r} cannot be created: {taken[0]} already exists; choose another "
+            f"name, or remove it first with 'kilnflow pipeline delete {name}'."
+        )
+    context = _pipeline_context(metadata, name, conf_dir, base_env)
+    staging = Path(tempfile.mkdtemp(prefix=".kilnflow-pipeline-", dir=metadata.project_path))
+    moved: list[Path] = []
+    try:
+        _render_tree(templates() / "pipeline", staging, context)
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (staging / target.relative_to(metadata.project_path)).rename(target)
+            moved.append(target)
+    except BaseException:
+        for target in moved:
+            _remove(target)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return targets
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _check_pipeline_name(name: str) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        raise ProjectError(
+            f"{name!r} cannot name a pipeline: use a Python identifier of letters, digits "
+            "and '_', starting with a letter (for example 'data_processing')."
+        )
+
+
+def _pipeline_context(
+    metadata: ProjectMetadata, name: str, conf_dir: str, base_env: str
+) -> dict[str, object]:
+    return {
+        "pipeline_name": name,
+        "package_name": metadata.package_name,
+        "source_dir": metadata.source_dir.relative_to(metadata.project_path).as_posix(),
+        "conf_dir": PurePosixPath(Path(conf_dir).as_posix()).as_posix(),
+        "base_env": base_env,
+        "example": True,
+    }
+
+
+def _rendered_paths(source: Traversable, context: dict[str, object]) -> Iterator[str]:
+    import jinja2
+
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    for relative, _ in _walk(source, PurePosixPath()):
+        rendered = environment.from_string(str(relative)).render(context)
+        yield rendered[: -len(".jinja")] if rendered.endswith(".jinja") else rendered

@@ -38,7 +38,7 @@ from kilnflow.session._worker import worker_initialiser
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
     from kilnflow.io import DataCatalog
-    from kilnflow.pipeline import Pipeline
+    from kilnflow.pipeline import Node, Pipeline
     from kilnflow.runner import AbstractRunner, Progress
 
 __all__ = ["Session", "make_store"]
@@ -189,7 +189,7 @@ class Session:
         if self._context is None:
             loader_class = settings.CONFIG_LOADER_CLASS
             loader = loader_class(
-                conf_source=conf_source(self._conf_source),
+                conf_source=self._read_conf_from(),
                 env=self.env,
                 runtime_params=self.extra_params,
                 **dict(settings.CONFIG_LOADER_ARGS),
@@ -207,6 +207,16 @@ class Session:
             self.hook_manager.hook.after_context_created(context=self._context)
         return self._context
 
+    def _read_conf_from(self) -> ConfSource:
+        """The session's own project folder decides, even after configure_project(pkg).
+
+        A session created with ``project_path=X`` records ``mode=project``, so
+        it must read ``X``'s configuration rather than the package's.
+        """
+        if self._conf_source is None and self.project_path is not None:
+            return self.project_path / str(settings.CONF_SOURCE)
+        return conf_source(self._conf_source)
+
     def run(
         self,
         pipeline_name: str | None = None,
@@ -220,10 +230,17 @@ class Session:
         load_versions: Mapping[str, str] | None = None,
         namespace: str | None = None,
         progress: Progress | None = None,
+        *,
+        pipeline_names: Iterable[str] | None = None,
+        only_missing_outputs: bool = False,
     ) -> dict[str, Any]:
         """Run a registered pipeline, filtered as asked; return its free outputs.
 
         ``progress`` shows completed nodes; by default the runner logs each.
+        ``pipeline_names`` runs several registered pipelines as one (nodes
+        they share run once). ``only_missing_outputs`` then skips every node
+        whose persistent outputs all exist, unless a node that runs needs
+        its in-memory outputs.
         """
         self._check_can_run()
         from kilnflow.runner import SequentialRunner
@@ -237,10 +254,11 @@ class Session:
             "to_outputs": to_outputs,
             "namespace": namespace,
         }
-        name = pipeline_name or "__default__"
-        selected = _select(get_pipeline(name), **filters)
+        names = _pipeline_names(pipeline_name, pipeline_names)
+        selected = _select(_registered(names), **filters)
         runner = runner or SequentialRunner()
-        run_params = self._run_params(name, runner, filters, load_versions)
+        run_params = self._run_params(names, runner, filters, load_versions)
+        run_params["only_missing_outputs"] = only_missing_outputs
         self.store["run"] = run_params
         context = self.load_context()
         catalog = context.get_catalog(
@@ -248,6 +266,8 @@ class Session:
             load_versions=load_versions,
             overwrite_save_version=self.overwrite_save_version,
         )
+        if only_missing_outputs:
+            selected = _missing_outputs_only(selected, catalog)
         outputs = self._run_between_hooks(runner, selected, catalog, run_params, progress)
         self._run_succeeded = True
         self.store["outcome"] = "success"
@@ -266,7 +286,7 @@ class Session:
 
     def _run_params(
         self,
-        name: str,
+        names: list[str],
         runner: AbstractRunner[Any],
         filters: Mapping[str, Any],
         load_versions: Mapping[str, str] | None,
@@ -274,7 +294,8 @@ class Session:
         """What hooks and the store see of the run: filters sorted, secrets hidden."""
         return {
             "session_id": self.session_id,
-            "pipeline_name": name,
+            "pipeline_name": ",".join(names),
+            "pipeline_names": names,
             **{key: sorted(filters[key] or []) for key in _SORTED_FILTERS},
             "load_versions": dict(load_versions or {}),
             "namespace": filters["namespace"],
@@ -371,6 +392,65 @@ def make_store(
     store_args.setdefault("path", default_store_dir(root))
     store: BaseSessionStore = store_class(session_id=session_id, **store_args)
     return store
+
+
+def _pipeline_names(name: str | None, names: Iterable[str] | None) -> list[str]:
+    several = list(names or ())
+    if several and name:
+        raise SessionError(
+            "Session.run() takes pipeline_name or pipeline_names, not both; pass every "
+            "name in pipeline_names."
+        )
+    return several or [name or "__default__"]
+
+
+def _registered(names: list[str]) -> Pipeline:
+    if len(names) == 1:
+        return get_pipeline(names[0])
+    from kilnflow.pipeline import Pipeline
+
+    return Pipeline([get_pipeline(name) for name in names])
+
+
+def _missing_outputs_only(pipeline: Pipeline, catalog: DataCatalog) -> Pipeline:
+    """The nodes a run must repeat to make every missing persistent output.
+
+    A node runs when one of its persistent outputs is missing, when a node
+    upstream of it runs (its inputs are about to change), or when a running
+    node reads what it keeps only in memory (that data is gone after a run).
+    """
+    import logging
+
+    from kilnflow.pipeline import Pipeline
+
+    nodes = pipeline.nodes
+    dependencies = pipeline.node_dependencies
+    missing = {
+        each
+        for each in nodes
+        if any(not catalog.is_memory(name) and not catalog.exists(name) for name in each.outputs)
+    }
+    run: set[Node] = set()
+    for each in nodes:  # run order: parents are decided before their children
+        if each in missing or dependencies[each] & run:
+            run.add(each)
+    producers = {name: each for each in nodes for name in each.outputs}
+    pending = list(run)
+    while pending:
+        for name in pending.pop().inputs:
+            parent = producers.get(name)
+            if parent is not None and parent not in run and catalog.is_memory(name):
+                run.add(parent)
+                pending.append(parent)
+    skipped = [each.name for each in nodes if each not in run]
+    if skipped:
+        logging.getLogger("kilnflow").info(
+            "Skipping %d node%s whose outputs exist: %s",
+            len(skipped),
+            "" if len(skipped) == 1 else "s",
+            ", ".join(skipped),
+        )
+    return Pipeline([each for each in nodes if each in run])
 
 
 def _select(pipeline: Pipeline, **filters: Any) -> Pipeline:
