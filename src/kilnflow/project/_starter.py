@@ -191,9 +191,8 @@ def _pipeline_context(
 
 
 def _rendered_paths(source: Traversable, context: dict[str, object]) -> Iterator[str]:
-    import jinja2
+    from kilnflow._templates import render_text
 
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     for relative, _ in _walk(source, PurePosixPath()):
-        rendered = environment.from_string(str(relative)).render(context)
+        rendered = render_text(str(relative), context)
         yield rendered[: -len(".jinja")] if rendered.endswith(".jinja") else rendered
