@@ -133,6 +133,43 @@ def run_installed(
     )
 
 
+def read_terminal(command: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``command`` with stderr on a pseudo-terminal; its exit code and what it showed."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=terminal, env=env
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    process.wait(timeout=120)
+    os.close(controller)
+    return process.returncode, shown.decode(errors="replace")
+
+
+def run_project_tests(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a generated project's own tests with pytest, its sources importable."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def data_folder(path: Path, readings: Path) -> Path:
     """A folder holding only the raw data that the example catalog's relative path names."""
     (path / "data" / "raw").mkdir(parents=True, exist_ok=True)

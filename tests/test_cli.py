@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SCRIPTS, run_cli
+from tests.conftest import SCRIPTS, run_cli, run_project_tests
 
 from kilnflow import __version__
 
@@ -137,15 +137,7 @@ def test_new_then_run_produces_the_example_outputs(tmp_path: Path) -> None:
 
 def test_new_project_passes_its_own_tests(tmp_path: Path) -> None:
     project = new_project(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_project_tests(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -241,33 +240,12 @@ def test_a_missing_logging_file_in_the_variable_is_one_line(project: Path, tmp_p
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_a_terminal_gets_rich_records_and_the_progress_bar(project: Path) -> None:
-    import pty
+    from conftest import SCRIPTS, read_terminal
 
-    from conftest import SCRIPTS
-
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [str(SCRIPTS / "kilnflow"), "run"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        env={**os.environ, "COLUMNS": "200", "TERM": "xterm"},
-    )
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    process.communicate(timeout=120)
-    os.close(controller)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
-    assert process.returncode == 0, text
-    assert "\x1b[" in shown.decode(errors="replace")
+    returncode, raw = read_terminal([str(SCRIPTS / "kilnflow"), "run"], project)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
+    assert returncode == 0, text
+    assert "\x1b[" in raw
     assert re.search(r"INFO\s+demo\.pipelines\.readings\.nodes: cleaning 9 readings", text)
     assert "Running nodes" in text
     assert "3/3" in text

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import SCRIPTS, run_cli, run_project_tests
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 
@@ -191,15 +189,7 @@ def test_pipeline_create_makes_a_pipeline_that_runs_and_passes_its_test(project:
     assert re.search(
         rf"{STAMP} INFO demo\.pipelines\.features\.nodes: Scaling 3 values by 10", result.stderr
     )
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/pipelines"],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    tests = run_project_tests(project, "tests/pipelines")
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
 
@@ -231,6 +221,19 @@ def test_pipeline_create_refuses_names_that_are_not_identifiers(project: Path, n
     ]
 
 
+def answer_delete(project: Path, answer: str) -> subprocess.CompletedProcess[str]:
+    """``kilnflow pipeline delete features``, answering its question with ``answer``."""
+    return subprocess.run(
+        [str(SCRIPTS / "kilnflow"), "pipeline", "delete", "features"],
+        cwd=project,
+        input=f"{answer}\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_pipeline_delete_asks_first_and_removes_only_the_pipelines_files(project: Path) -> None:
     run_cli("pipeline", "create", "features", cwd=project)
     folder = project / "src" / "demo" / "pipelines" / "features"
@@ -238,26 +241,13 @@ def test_pipeline_delete_asks_first_and_removes_only_the_pipelines_files(project
         str(p.relative_to(project)) for p in project.rglob("*") if "features" not in str(p)
     )
 
-    declined = subprocess.run(
-        [str(Path(sys.executable).parent / "kilnflow"), "pipeline", "delete", "features"],
-        cwd=project,
-        input="n\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    declined = answer_delete(project, "n")
     assert declined.returncode != 0
     assert "src/demo/pipelines/features" in declined.stderr
     assert folder.is_dir()
 
-    confirmed = subprocess.run(
-        [str(Path(sys.executable).parent / "kilnflow"), "pipeline", "delete", "features"],
-        cwd=project,
-        input="y\n",
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    confirmed = answer_delete(project, "y")
+    assert confirmed.returncode == 0, confirmed.stderr
     assert "Deleted pipeline 'features'" in confirmed.stdout
     assert not folder.exists()
     assert not (project / "conf" / "base" / "parameters_features.yml").exists()

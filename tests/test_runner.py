@@ -242,35 +242,9 @@ def test_progress_shown_by_the_callers_display_and_not_logged(caplog):
     assert not [r for r in caplog.records if "Completed node" in r.getMessage()]
 
 
-def read_terminal(command: list[str], cwd: Any) -> tuple[int, str]:
-    """Run ``command`` with stderr on a pseudo-terminal; its exit code and what it showed."""
-    import os
-    import pty
-    import subprocess
-
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
-    process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=terminal, env=env
-    )
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    process.wait(timeout=60)
-    os.close(controller)
-    return process.returncode, shown.decode(errors="replace")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_kilnflow_run_shows_a_progress_bar_on_a_terminal_and_no_log_lines(make_project):
-    from conftest import SCRIPTS
+    from conftest import SCRIPTS, read_terminal
 
     root = make_project()
     returncode, text = read_terminal([str(SCRIPTS / "kilnflow"), "run"], root)
