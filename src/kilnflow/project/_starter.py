@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import keyword
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -109,6 +111,11 @@ def pipeline_files(
     Only paths made from the template's own layout are listed, so deleting
     them can never reach files the project made itself elsewhere.
     """
+    from kilnflow._build_tools import missing_build_tools
+
+    problem = missing_build_tools("kilnflow pipeline create and delete", "jinja2")
+    if problem:
+        raise ProjectError(problem)
     _check_pipeline_name(name)
     context = _pipeline_context(metadata, name, conf_dir, base_env)
     tops: dict[Path, None] = {}
