@@ -34,7 +34,20 @@ REALISTIC_ROWS = 10_000
 # into the projects' requirements, so the fresh-venv package counts stay as they were).
 REALISTIC_PINS = ("pandas>=2.0", "scikit-learn>=1.3")
 
-CHILD_ENV_DROP = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KILNFLOW_ENV", "KEDRO_ENV")
+# `kilnflow new` and `kilnflow package` need the build tools (a developer's venv has them);
+# the fresh venv that counts a packaged project's runtime does not get them.
+KILNFLOW_EXTRAS = "build"
+
+# PYTHONDONTWRITEBYTECODE too: with it, a project run from source recompiles its modules
+# in every sample, which users (and the warm-up run) never pay.
+CHILD_ENV_DROP = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "KILNFLOW_ENV",
+    "KEDRO_ENV",
+    "PYTHONDONTWRITEBYTECODE",
+)
 
 
 def log(message: str) -> None:
@@ -182,11 +195,12 @@ def prepare() -> Setup:
         "python": python,
         "pyproject": digest([REPO / "pyproject.toml"]),
         "realistic": REALISTIC_PINS,
+        "extras": KILNFLOW_EXTRAS,
     }
 
     def build_kilnflow_venv() -> None:
         kilnflow.create()
-        kilnflow.pip("install", REPO, *REALISTIC_PINS)
+        kilnflow.pip("install", f"{REPO}[{KILNFLOW_EXTRAS}]", *REALISTIC_PINS)
         write_marker(kilnflow.path, tree, "tree")
         write_marker(kilnflow.path, time.time(), "created")
 
