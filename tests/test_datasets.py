@@ -68,6 +68,7 @@ def test_public_names() -> None:
         "atomic_directory",
         "atomic_write",
         "dataset_from_config",
+        "discard_unfinished_writes",
         "require",
         "text_io",
         "write_file",
