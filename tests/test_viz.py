@@ -8,6 +8,7 @@ run`` subprocesses, so the viewer reads what a user's store holds.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -396,6 +397,10 @@ def test_viz_file_in_chromium(make_project: Any, tmp_path: Path) -> None:
         screenshot = page.screenshot(tmp_path / "viz.png")
     assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert screenshot.stat().st_size > 20_000
+    # KILNFLOW_SCREENSHOTS=docs refreshes the README's picture from this very test.
+    keep = os.environ.get("KILNFLOW_SCREENSHOTS")
+    if keep:
+        shutil.copy(screenshot, Path(keep) / "viz.png")
 
 
 # -- kilnflow viz --serve -----------------------------------------------------------------

@@ -160,7 +160,7 @@
     // Long edges pass through dummy vertices so they keep clear of others.
     var width = vertices.map(function (v) { return v.w; });
     var up = pred.map(function () { return []; }), down = pred.map(function () { return []; });
-    var budget = 4 * n + 2000, routes = [];
+    var budget = 2 * n + 1000, routes = [];
     edges.forEach(function (e) {
       var a = e[0], b = e[1], chain = [a];
       if (rank[a] >= rank[b]) { routes.push({edge: e, chain: null}); return; }
@@ -190,17 +190,15 @@
       layer.forEach(function (v, j) { pos[v] = j; rowOf[v] = r; });
     });
     // Crossings: barycentre sweeps down and up.
+    var key = new Float64Array(total);
     function sortLayer(layer, neighbours) {
-      var key = new Map();
-      layer.forEach(function (v) {
-        var ns = neighbours[v];
-        if (!ns.length) { key.set(v, pos[v]); return; }
-        var sum = 0;
+      for (var i = 0; i < layer.length; i++) {
+        var v = layer[i], ns = neighbours[v], sum = 0;
         for (var j = 0; j < ns.length; j++) sum += pos[ns[j]];
-        key.set(v, sum / ns.length);
-      });
-      layer.sort(function (a, b) { return key.get(a) - key.get(b) || pos[a] - pos[b]; });
-      layer.forEach(function (v, j) { pos[v] = j; });
+        key[v] = ns.length ? sum / ns.length : pos[v];
+      }
+      layer.sort(function (a, b) { return key[a] - key[b] || pos[a] - pos[b]; });
+      for (i = 0; i < layer.length; i++) pos[layer[i]] = i;
     }
     var sweeps = total > 20000 ? 2 : 8, s, r2;
     for (s = 0; s < sweeps; s++) {
@@ -334,7 +332,10 @@
         shapes[cls] = (shapes[cls] || "") + "M" + (v.x - v.w / 2).toFixed(0) + "," + (v.y - v.h / 2).toFixed(0)
           + "h" + v.w.toFixed(0) + "v" + v.h + "h" + (-v.w).toFixed(0) + "z";
       });
-      current.routes.forEach(function (route) { lines.push(edgePath(route)); });
+      current.routes.forEach(function (route) {  // straight lines: an overview needs no more
+        lines.push("M" + route.from.x.toFixed(0) + "," + route.from.y.toFixed(0)
+          + "L" + route.to.x.toFixed(0) + "," + route.to.y.toFixed(0));
+      });
       element("groups").innerHTML = groupsHtml(current.vertices);
       element("edges").innerHTML = '<path class="edge overview" d="' + lines.join("") + '"></path>';
       element("vertices").innerHTML = Object.keys(shapes).map(function (cls) {
