@@ -23,18 +23,10 @@ from typing import Any
 from kilnflow.pipeline import Pipeline, node
 from kilnflow.viz import pipeline_graph, render_page
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,900",
-    "--dump-dom",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from chromium import HEADLESS  # the tests' browser flags: one list for both
+
+FLAGS = [*HEADLESS, "--dump-dom"]
 
 
 def _step(*values: Any) -> Any:

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 import websocket
 
-FLAGS = [
+#: Headless, offline, quiet: no first-run pages, updates, sync or QUIC probes.
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -33,10 +34,9 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--remote-debugging-port=0",
-    "--remote-allow-origins=*",
     "--window-size=1400,900",
 ]
+FLAGS = [*HEADLESS, "--remote-debugging-port=0", "--remote-allow-origins=*"]
 
 
 def chromium_binary() -> str | None:

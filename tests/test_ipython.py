@@ -172,6 +172,7 @@ def test_reload_without_a_project_is_a_clear_error(shell: InteractiveShell, tmp_
         ("--env", r"--env.*expected one argument; usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
         ('"unclosed', r"usage: %reload_kilnflow \[PATH \| PACKAGE\]"),
         ("{project} --params min_valid", r"'min_valid' is not key=value"),
+        ("kilnflow", r"'kilnflow' is Kilnflow itself, not a project"),
     ],
 )
 def test_reload_with_bad_arguments_is_a_clear_error(

@@ -210,6 +210,10 @@ def test_describe_with_an_unknown_format_is_a_clear_error(make_project: Any) -> 
 
 def test_viz_file_holds_the_graph_catalog_and_latest_run(make_project: Any) -> None:
     project = viz_project(make_project)
+    parameters = project / "conf" / "base" / "parameters.yml"
+    parameters.write_text(
+        parameters.read_text().replace("report:\n", "report:\n  api_key: not-for-the-page\n", 1)
+    )
     run_cli("run", cwd=project)
     run_cli("run", "--params", "checks.label=boom", cwd=project, check=False)
 
@@ -235,6 +239,8 @@ def test_viz_file_holds_the_graph_catalog_and_latest_run(make_project: Any) -> N
         "description": "How many stations reported",
     }
     assert datasets["params:checks.label"]["details"] == {"value": "Stations"}
+    assert datasets["params:report"]["details"]["value"]["api_key"] == "***"
+    assert "not-for-the-page" not in (project / "viz.html").read_text()
     assert model["catalog_error"] is None
 
 
@@ -299,6 +305,8 @@ def test_viz_escapes_names_inside_the_page() -> None:
         (["viz", "-o", "v.html", "--pipeline", "readngs"], "readngs"),
         (["viz", "-o", "v.html", "--session", "2099"], "No session '2099'"),
         (["viz", "-o", "v.html", "--package", "not_installed_pkg"], "not_installed_pkg"),
+        (["viz", "-o", "v.html", "--package", "kilnflow"], "'kilnflow' is Kilnflow itself"),
+        (["viz", "-o", "v.html", "--package", "json"], "json.pipeline_registry does not exist"),
     ],
 )
 def test_viz_bad_input_is_one_clear_line_and_writes_nothing(

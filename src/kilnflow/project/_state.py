@@ -137,6 +137,10 @@ def forget_project_code(package: str) -> None:
     The next import reads the files again, so a notebook or a live viewer
     picks up edited code when it configures the project anew.
     """
+    if package.split(".", maxsplit=1)[0] == "kilnflow":
+        raise ProjectError(
+            f"{package!r} is Kilnflow itself, not a project: name your project's package."
+        )
     for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
         del sys.modules[name]
 

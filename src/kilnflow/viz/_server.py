@@ -81,7 +81,7 @@ def _error_model(source: ViewSource, pipeline: str | None, exc: Exception) -> di
     return {
         "pipeline": pipeline or "__default__",
         "project": {
-            "package": str(source.project_path or "Kilnflow"),
+            "package": source.name,
             "mode": "project" if source.project_path else "packaged",
         },
         "nodes": [],

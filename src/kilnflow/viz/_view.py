@@ -38,6 +38,11 @@ class ViewSource:
         self._loaded_fingerprint: str | None = None
 
     @property
+    def name(self) -> str:
+        """The package, or the project folder's name, without loading any code."""
+        return self._package or (self.project_path.name if self.project_path else "Kilnflow")
+
+    @property
     def package(self) -> str:
         """The project's import package."""
         from kilnflow.project import package_name
@@ -116,8 +121,6 @@ class ViewSource:
         self,
         pipeline_name: str | None = None,
         session_id: str | None = None,
-        *,
-        with_run: bool = True,
     ) -> dict[str, Any]:
         """The view model: a pipeline's graph, its datasets' details and a run.
 
@@ -128,7 +131,7 @@ class ViewSource:
         from kilnflow.project import get_pipeline
 
         self.load()
-        record = self._record(pipeline_name, session_id) if with_run else None
+        record = self._record(pipeline_name, session_id)
         if pipeline_name is None:
             pipeline_name = record["run"]["pipeline_name"] if record else "__default__"
         model = pipeline_graph(get_pipeline(pipeline_name), pipeline_name)
@@ -188,7 +191,9 @@ def _describe_datasets(datasets: list[dict[str, Any]], env: str | None) -> str |
         name = dataset["name"]
         if dataset["kind"] == "parameters":
             dataset["type"] = "parameters"
-            dataset["details"] = redact_values({"value": _parameter(params, name)})
+            # Redacted under its own name: a parameter called api_token shows as ***.
+            key = name.rsplit(".", 1)[-1].removeprefix("params:")
+            dataset["details"] = {"value": redact_values({key: _parameter(params, name)})[key]}
             continue
         declared = catalog.type_of(name)
         dataset["type"] = declared or "MemoryDataset"
