@@ -90,7 +90,9 @@ def session_ids(project: Path) -> list[str]:
 
 
 def show(project: Path, session_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(run_cli("session", "show", session_id, cwd=project).stdout)
+    record: dict[str, Any] = json.loads(
+        run_cli("session", "show", "--json", session_id, cwd=project).stdout
+    )
     return record
 
 
@@ -488,7 +490,7 @@ def test_run_failing_node_resumes_from_the_last_persisted_input(tmp_path: Path) 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_run_killed_midway_leaves_a_running_record_that_can_be_rerun(tmp_path: Path) -> None:
+def test_run_killed_midway_leaves_a_lost_record_that_can_be_rerun(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     source = nodes_py(project).read_text()
     edit(
@@ -502,7 +504,7 @@ def test_run_killed_midway_leaves_a_running_record_that_can_be_rerun(tmp_path: P
     assert result.returncode == -9
     (killed,) = session_ids(project)
     record = show(project, killed)
-    assert record["outcome"] == "running"
+    assert record["outcome"] == "lost"  # its process is gone: not "running" forever
     assert record["cli"]["args"] == ["run", "--params", "min_valid=11"]
     assert not report_file(project).exists()
 

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,61 +17,107 @@ __all__ = ["session"]
 
 
 def _store() -> Any:
-    """The project's store inside a project, else the one packaged runs write to."""
+    """The project's store inside a project, else the one packaged runs write to.
+
+    ``$KILNFLOW_STORE`` (or the project's ``SESSION_STORE_URL``) names a
+    shared store instead; the store says where it is, password hidden.
+    """
     from kilnflow.project import bootstrap_project, find_project_root
-    from kilnflow.session import SQLiteStore, default_store_dir, make_store
+    from kilnflow.session import history_store
 
     root = find_project_root(Path.cwd())
-    if root is None:
-        return SQLiteStore(default_store_dir(None), session_id="")
-    bootstrap_project(root)
-    return make_store(root)
+    if root is not None:
+        bootstrap_project(root)
+    return history_store(root)
 
 
-# Sessions read when filtering, newest first: far more than a store holds in practice.
-_ALL = 1_000_000
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+OUTCOMES = ("success", "failed", "running", "lost", "interrupted", "not run")
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    del ctx, param
+    if value is None:
+        return None
+    from kilnflow.cli._history import parse_since
+
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
 def session() -> None:
-    """List, show and rerun recorded sessions."""
+    """List, show, compare and rerun recorded sessions."""
 
 
 @session.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--pipeline", help="Only sessions that ran this pipeline.")
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="Only sessions with this outcome.")
+@click.option(
+    "--since",
+    callback=_since,
+    help="Only sessions started since a date (2026-12-01), a time (2026-12-01T09:30, "
+    "local) or a time ago (30m, 12h, 7d, 2w).",
+)
 @click.option("--dag-run", help="Only the task sessions of this Airflow DAG run id.")
-def list_sessions(limit: int, dag_run: str | None) -> None:
-    """Recent sessions, newest first; Airflow task sessions show their DAG run."""
+def list_sessions(
+    limit: int,
+    pipeline: str | None,
+    outcome: str | None,
+    since: datetime | None,
+    dag_run: str | None,
+) -> None:
+    """Recent sessions, newest first, one a line; failed runs name their failed node.
+
+    Which store is read goes to stderr, so the lines stay easy to script.
+    """
+    from kilnflow.cli._history import list_line
+
     store = _store()
-    if dag_run:
-        records = [
-            record
-            for record in store.sessions(_ALL)
-            if (record.get("airflow") or {}).get("run_id") == dag_run
-        ][:limit]
+    click.echo(f"Sessions in {store.location}", err=True)
+    rows = store.summaries(limit, pipeline=pipeline, outcome=outcome, since=since, dag_run=dag_run)
+    if rows:
+        for row in rows:
+            click.echo(list_line(row))
+    elif dag_run:
+        click.echo(f"No sessions of {dag_run}.")
+    elif pipeline or outcome or since:
+        click.echo("No sessions match these filters.")
     else:
-        records = store.sessions(limit)
-    if not records:
-        click.echo("No sessions recorded yet." if not dag_run else f"No sessions of {dag_run}.")
-        return
-    for record in records:
-        run = record.get("run") or {}
-        seconds = record.get("run_seconds")
-        took = f"{seconds:.2f}s" if isinstance(seconds, (int, float)) else "-"
-        airflow = record.get("airflow") or {}
-        task = f"  airflow={airflow.get('run_id')}/{airflow.get('task_id')}" if airflow else ""
-        click.echo(
-            f"{record['session_id']}  {record.get('outcome', '?'):<8} "
-            f"{record.get('package_name')}  pipeline={run.get('pipeline_name', '-')}  "
-            f"env={record.get('env') or '-'}  {took}{task}"
-        )
+        click.echo("No sessions recorded yet.")
 
 
 @session.command("show")
 @click.argument("session_id")
-def show_session(session_id: str) -> None:
-    """Everything recorded about a session (a unique prefix of its id will do)."""
-    click.echo(json.dumps(_store().find(session_id), indent=2, sort_keys=True))
+@click.option("--json", "as_json", is_flag=True, help="The raw record, as stored.")
+def show_session(session_id: str, as_json: bool) -> None:
+    """A session as tables: identity, parameters, nodes and failure (a unique id prefix will do)."""
+    record = _store().find(session_id)
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+        return
+    from kilnflow.cli._history import render_show
+
+    render_show(record, _console())
+
+
+@session.command("diff")
+@click.argument("first")
+@click.argument("second")
+def diff_sessions(first: str, second: str) -> None:
+    """Two sessions side by side: identity, parameters, environment, versions, build, nodes."""
+    from kilnflow.cli._history import render_diff
+
+    store = _store()
+    render_diff(store.find(first), store.find(second), _console())
 
 
 @session.command("rerun")

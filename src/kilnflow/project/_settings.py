@@ -45,6 +45,11 @@ _SPEC: dict[str, tuple[Callable[[], Any], Callable[[Any], bool], str]] = {
     "DATA_CATALOG_CLASS": (_data_catalog_class, lambda v: isinstance(v, type), "a class"),
     "SESSION_STORE_CLASS": (lambda: None, lambda v: v is None or isinstance(v, type), "a class"),
     "SESSION_STORE_ARGS": (dict, lambda v: isinstance(v, Mapping), "a dict of arguments"),
+    "SESSION_STORE_URL": (
+        lambda: None,
+        lambda v: v is None or isinstance(v, str),
+        "a store URL such as 'sqlite:///sessions.db' or 'postgresql://user@host/db'",
+    ),
 }
 
 

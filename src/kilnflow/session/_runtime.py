@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kilnflow._redact import redact
+from kilnflow.session._process import process_start
 
 __all__ = [
     "git_info",
@@ -103,7 +104,11 @@ def _parse_git_status(output: str) -> dict[str, Any]:
 
 
 def host_info() -> dict[str, Any]:
-    """Host, user and interpreter of this process."""
+    """Host, user, interpreter and process (pid and start) of this run.
+
+    Pid, host and start together let a later command tell a session whose
+    process died (killed, out of memory) from one still running.
+    """
     try:
         user: str | None = getpass.getuser()
     except (KeyError, OSError):
@@ -113,4 +118,5 @@ def host_info() -> dict[str, Any]:
         "user": user,
         "python": platform.python_version(),
         "pid": os.getpid(),
+        "process_start": process_start(os.getpid()),
     }

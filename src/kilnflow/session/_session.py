@@ -32,7 +32,14 @@ from kilnflow.session._runtime import (
     recorded_environment,
     start_git_info,
 )
-from kilnflow.session._store import BaseSessionStore, MemoryStore, SQLiteStore, default_store_dir
+from kilnflow.session._store import (
+    BaseSessionStore,
+    DatabaseStore,
+    MemoryStore,
+    SQLiteStore,
+    configured_store_url,
+    default_store_dir,
+)
 from kilnflow.session._worker import worker_initialiser
 
 if TYPE_CHECKING:
@@ -41,7 +48,7 @@ if TYPE_CHECKING:
     from kilnflow.pipeline import Node, Pipeline
     from kilnflow.runner import AbstractRunner, Progress
 
-__all__ = ["Session", "make_store"]
+__all__ = ["Session", "history_store", "make_store"]
 
 # Run filters recorded as sorted lists, in the order run_params lists them.
 _SORTED_FILTERS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs")
@@ -371,6 +378,7 @@ class Session:
             self.store["exception"] = {
                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                 "message": str(exc),
+                "node": getattr(exc, "node_name", None),
                 "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
             }
         self.close()
@@ -379,11 +387,22 @@ class Session:
 def make_store(
     root: Path | None, session_id: str = "", *, save_on_close: bool = True
 ) -> BaseSessionStore:
-    """The store configured in settings (SQLite by default) for ``session_id``."""
+    """The store for ``session_id``: by URL, else the class in settings, else SQLite.
+
+    ``$KILNFLOW_STORE`` or ``settings.SESSION_STORE_URL`` names a database
+    shared by every run (a deployment's choice beats the project's class); a
+    session that is not saved keeps its record in memory.
+    """
     store_class = settings.SESSION_STORE_CLASS
+    if store_class is None and not save_on_close:
+        return MemoryStore(None, session_id)
+    configured = configured_store_url(settings.SESSION_STORE_URL)
+    if configured is not None:
+        url, source = configured
+        return DatabaseStore(url, session_id, source=source, base=root)
     store_args = dict(settings.SESSION_STORE_ARGS)
     if store_class is None:
-        store_class = SQLiteStore if save_on_close else MemoryStore
+        store_class = SQLiteStore
     if not issubclass(store_class, BaseSessionStore):
         raise SessionError(
             f"settings.SESSION_STORE_CLASS {store_class.__qualname__} must subclass "
@@ -451,6 +470,21 @@ def _missing_outputs_only(pipeline: Pipeline, catalog: DataCatalog) -> Pipeline:
             ", ".join(skipped),
         )
     return Pipeline([each for each in nodes if each in run])
+
+
+def history_store(root: Path | None) -> BaseSessionStore:
+    """The store ``kilnflow session`` reads: the configured project's, else the packaged runs'.
+
+    Without a configured project only ``$KILNFLOW_STORE`` can name a store;
+    otherwise it is the SQLite file that packaged runs write by default.
+    """
+    if root is not None:
+        return make_store(root)
+    configured = configured_store_url(None)
+    if configured is not None:
+        url, source = configured
+        return DatabaseStore(url, "", source=source)
+    return SQLiteStore(default_store_dir(None), "")
 
 
 def _select(pipeline: Pipeline, **filters: Any) -> Pipeline:

@@ -1,0 +1,352 @@
+"""The SQLite session store: URLs, schema versions, lost processes, failed writes, modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import time
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import SCRIPTS, run_cli
+from kilnflow.errors import SessionError
+from kilnflow.session import DatabaseStore, SQLiteStore
+from test_cli import error_line, new_project, session_ids, show
+
+NODES = Path("src") / "demo" / "pipelines" / "readings" / "nodes.py"
+
+
+def _schema_versions(database: Path) -> list[int]:
+    with closing(sqlite3.connect(database)) as connection:
+        return [row[0] for row in connection.execute("SELECT version FROM schema_version")]
+
+
+def test_kilnflow_store_names_the_file_every_command_uses(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    shared = tmp_path / "shared" / "history.db"
+    env = {"KILNFLOW_STORE": f"sqlite:///{shared}"}
+
+    run_cli("run", cwd=project, env=env)
+    listed = run_cli("session", "list", cwd=project, env=env)
+
+    assert not (project / ".kilnflow").exists()
+    assert listed.stderr.strip() == f"Sessions in sqlite:///{shared}"
+    (line,) = listed.stdout.splitlines()
+    record = json.loads(
+        run_cli("session", "show", "--json", line.split()[0], cwd=project, env=env).stdout
+    )
+    assert record["outcome"] == "success"
+    assert record["environment"]["KILNFLOW_STORE"] == f"sqlite:///{shared}"
+    # Another folder, no project: the variable alone finds the same history.
+    elsewhere = run_cli("session", "list", cwd=tmp_path, env=env).stdout
+    assert elsewhere == listed.stdout
+
+
+def test_settings_store_url_is_relative_to_the_project(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    settings = project / "src" / "demo" / "settings.py"
+    settings.write_text(
+        settings.read_text() + '\nSESSION_STORE_URL = "sqlite:///history/runs.db"\n'
+    )
+
+    run_cli("run", cwd=project / "src")
+
+    assert (project / "history" / "runs.db").is_file()
+    assert len(session_ids(project)) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://ada:hunter2@db/x", "unsupported session store URL 'mysql://ada:***@db/x'"),
+        ("sqlite://", "'sqlite://' names no file"),
+        ("sqlite:///", "'sqlite:///' names no file"),
+        ("postgresql://ada:hunter2@db:port/x", "'postgresql://ada:***@db:port/x' is not a valid"),
+        ("sessions.db", "unsupported session store URL 'sessions.db'"),
+    ],
+)
+def test_a_bad_store_url_is_one_line_naming_the_variable(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    project = new_project(tmp_path)
+
+    result = run_cli("run", cwd=project, env={"KILNFLOW_STORE": url}, check=False)
+
+    line = error_line(result)
+    assert line.startswith("Error: KILNFLOW_STORE: ")
+    assert expected in line
+    assert "sqlite:///PATH/sessions.db or postgresql://" in line
+    assert "hunter2" not in result.stdout + result.stderr
+    assert not (project / "data" / "reporting").exists()  # nothing ran
+
+
+def test_a_store_written_by_kilnflow_0_1_upgrades_in_place(tmp_path: Path) -> None:
+    database = tmp_path / "sessions.db"
+    old = {
+        "session_id": "20260101T000000.000001Z-aaaaaaaa",
+        "package_name": "demo",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "outcome": "failed",
+        "env": "prod",
+        "run": {"pipeline_name": "etl"},
+        "run_seconds": 1.5,
+        "exception": {"type": "KeyError", "message": "x", "traceback": "..."},
+    }
+    with closing(sqlite3.connect(database)) as connection:  # the schema of the 0.1 tree, verbatim
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS sessions (session_id TEXT PRIMARY KEY, "
+            "package_name TEXT, started_at TEXT, outcome TEXT, record TEXT NOT NULL)"
+        )
+        connection.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+            (old["session_id"], "demo", old["started_at"], "failed", json.dumps(old)),
+        )
+        connection.commit()
+
+    store = SQLiteStore(database, "")
+    (row,) = store.summaries(pipeline="etl")
+
+    assert _schema_versions(database) == [1, 2]
+    assert row["session_id"] == old["session_id"]
+    assert (row["outcome"], row["env"], row["run_seconds"]) == ("failed", "prod", 1.5)
+    assert store.find("2026")["exception"]["message"] == "x"
+    assert store.summaries(outcome="success") == []
+    # A second opener finds the schema current and changes nothing.
+    SQLiteStore(database, "").summaries()
+    assert _schema_versions(database) == [1, 2]
+
+
+def test_a_store_from_a_newer_kilnflow_is_refused(tmp_path: Path) -> None:
+    database = tmp_path / "sessions.db"
+    SQLiteStore(database, "20260101T000000.000001Z-aaaaaaaa").save()
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (99, 'later')")
+        connection.commit()
+
+    with pytest.raises(SessionError, match=r"schema version 99, newer than this Kilnflow knows"):
+        SQLiteStore(database, "").summaries()
+
+
+def test_the_store_file_is_private_to_its_owner(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    home = tmp_path / "home"
+
+    run_cli("run", cwd=project)
+    run_cli("session", "list", cwd=tmp_path, env={"KILNFLOW_HOME": str(home / "deeper")})
+    DatabaseStore(f"sqlite:///{home}/deeper/sessions.db", "x").save()
+
+    for folder in (project / ".kilnflow", home / "deeper"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        files = list(folder.iterdir())
+        assert folder / "sessions.db" in files
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def _hang_in_clean(project: Path) -> None:
+    nodes = project / NODES
+    hang = '__import__("time").sleep(600)\n    """Drop faulty'
+    nodes.write_text(nodes.read_text().replace('"""Drop faulty', hang, 1))
+
+
+def _wait_for_running(project: Path, env: dict[str, str] | None = None) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        out = run_cli("session", "list", "--outcome", "running", cwd=project, env=env).stdout
+        if out.split()[:2] and out.split()[1] == "running":
+            return out.split()[0]
+        time.sleep(0.2)
+    raise AssertionError("the run never recorded its start")
+
+
+def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    _hang_in_clean(project)
+    process = subprocess.Popen(
+        [str(SCRIPTS / "kilnflow"), "run"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        session_id = _wait_for_running(project)
+        # Alive: listing leaves it alone.
+        assert show(project, session_id)["outcome"] == "running"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    listed = run_cli("session", "list", cwd=project).stdout
+    record = show(project, session_id)
+
+    assert listed.split()[:2] == [session_id, "lost"]
+    assert record["outcome"] == "lost"
+    assert record["pid"] == process.pid
+    assert record["host"] == socket.gethostname()
+    assert record["lost_noticed_at"] >= record["started_at"]
+    assert run_cli("session", "list", "--outcome", "running", cwd=project).stdout.strip() == (
+        "No sessions match these filters."
+    )
+
+
+def test_a_reused_pid_or_another_host_is_told_apart(tmp_path: Path) -> None:
+    here = socket.gethostname()
+    # This test process is alive, but did not start these sessions: its start differs.
+    rows = {
+        "20260101T000000.000001Z-aaaaaaaa": (here, os.getpid(), "another-boot:1"),
+        "20260101T000000.000002Z-bbbbbbbb": ("elsewhere", 1, None),
+        "20260101T000000.000003Z-cccccccc": (here, os.getpid(), None),
+    }
+    for session_id, (host, pid, started) in rows.items():
+        store = SQLiteStore(tmp_path, session_id)
+        store.update(
+            session_id=session_id, outcome="done", host=host, pid=pid, process_start=started
+        )
+        store.save()
+    with closing(sqlite3.connect(tmp_path / "sessions.db")) as connection:
+        connection.execute("UPDATE sessions SET outcome = 'running'")
+        connection.commit()
+
+    outcomes = {
+        row["session_id"][-1]: row["outcome"] for row in SQLiteStore(tmp_path, "").summaries()
+    }
+
+    # a: pid reused by another process; b: another host, cannot be judged; c: alive.
+    assert outcomes == {"a": "lost", "b": "running", "c": "running"}
+
+
+def test_listing_and_the_lost_check_never_scan_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every query the store runs to list, filter, find or check is an index search."""
+    for number in range(50):
+        store = SQLiteStore(tmp_path, f"202601{number % 28 + 1:02}T000000.000001Z-{number:08x}")
+        store.update(outcome="success", run={"pipeline_name": f"p{number % 3}"}, host="h", pid=1)
+        store.save()
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    reader = SQLiteStore(tmp_path, "")
+    reader.summaries()
+    reader.summaries(5, pipeline="p1", outcome="success")
+    reader.summaries(since=datetime(2026, 1, 20, tzinfo=timezone.utc), dag_run="x")
+    reader.summaries(outcome="failed")
+    reader.find(f"20260105T000000.000001Z-{4:08x}")
+    monkeypatch.undo()
+
+    queries = {sql for sql in statements if sql.startswith("SELECT") and "FROM sessions" in sql}
+    assert any("outcome = 'running' AND host =" in sql for sql in queries)
+    with closing(sqlite3.connect(tmp_path / "sessions.db")) as connection:
+        for sql in queries:
+            plan = " | ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "TEMP B-TREE" not in plan, (sql, plan)
+            for step in plan.split(" | "):
+                assert step.startswith("SEARCH") or "USING" in step, (sql, plan)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real 1 MiB file system (tmpfs), to fill up; skips when it cannot be mounted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        print(f"cannot mount a tmpfs: {result.stderr.strip()}")
+        pytest.skip(f"a small file system cannot be mounted here: {result.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_when_the_disk_is_full_the_outcome_write_fails_clearly_and_history_stays(
+    tmp_path: Path, full_disk: Path
+) -> None:
+    project = new_project(tmp_path)
+    env = {"KILNFLOW_STORE": f"sqlite:///{full_disk}/sessions.db"}
+    run_cli("run", cwd=project, env=env)
+    (earlier,) = session_ids_in(project, env)
+    # The last node fills the disk, as a pipeline writing too much would.
+    nodes = project / NODES
+    filler = full_disk / "filler"
+    nodes.write_text(
+        nodes.read_text().replace(
+            '"""A plain-text table',
+            f'_fill({str(filler)!r})\n    """A plain-text table',
+        )
+        + "\n\ndef _fill(path):\n"
+        "    with open(path, 'wb', buffering=0) as file:\n"
+        "        try:\n"
+        "            while True:\n"
+        "                file.write(b'x' * 4096)\n"
+        "                file.flush()\n"
+        "        except OSError:\n"
+        "            pass\n"
+    )
+
+    result = run_cli("run", cwd=project, env=env, check=False)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: The outcome of session ")
+    assert "could not be recorded after 3 attempts" in line
+    assert "(success)" in line
+    assert "the history recorded before it is intact" in line
+    assert f"sqlite:///{full_disk}/sessions.db" in line
+    filler.unlink()
+    with closing(sqlite3.connect(full_disk / "sessions.db")) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    latest, previous = session_ids_in(project, env)
+    assert previous == earlier
+    assert show_in(project, earlier, env)["outcome"] == "success"
+    assert show_in(project, latest, env)["outcome"] == "lost"  # its process is gone
+
+
+def session_ids_in(project: Path, env: dict[str, str]) -> list[str]:
+    out = run_cli("session", "list", cwd=project, env=env).stdout
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def show_in(project: Path, session_id: str, env: dict[str, str]) -> dict[str, object]:
+    shown = run_cli("session", "show", "--json", session_id, cwd=project, env=env).stdout
+    record: dict[str, object] = json.loads(shown)
+    return record
+
+
+def test_a_failing_outcome_write_is_retried(tmp_path: Path, monkeypatch) -> None:
+    store = SQLiteStore(tmp_path, "20260101T000000.000001Z-aaaaaaaa")
+    store.update(outcome="running")
+    store.save()
+    real_connect = sqlite3.connect
+    failures = []
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(1)
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", flaky)
+    store["outcome"] = "success"
+    store.save()
+
+    assert failures == [1]
+    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "success"
