@@ -82,8 +82,8 @@ def list_sessions(
     from kilnflow.cli._history import list_line
 
     store = _store()
-    click.echo(f"Sessions in {store.location}", err=True)
     rows = store.summaries(limit, pipeline=pipeline, outcome=outcome, since=since, dag_run=dag_run)
+    click.echo(f"Sessions in {store.location}", err=True)
     if rows:
         for row in rows:
             click.echo(list_line(row))

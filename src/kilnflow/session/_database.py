@@ -135,8 +135,9 @@ class Database(ABC):
             if not self._is_driver_error(exc):
                 raise
             reason = self.url.scrub(" ".join(str(exc).split())) or type(exc).__name__
+            stop = "" if reason.endswith((".", "?", "!")) else "."
             raise SessionError(
-                f"Session store {self.url.display} could not {action}: {reason}. {self.hint}"
+                f"Session store {self.url.display} could not {action}: {reason}{stop} {self.hint}"
             ) from None
 
     def _migrate(self) -> None:
