@@ -190,14 +190,34 @@
       layer.forEach(function (v, j) { pos[v] = j; rowOf[v] = r; });
     });
     // Crossings: barycentre sweeps down and up.
-    var key = new Float64Array(total);
+    var key = new Float64Array(total), groupKey = new Float64Array(total);
+    var group = [];  // the outermost open namespace of each vertex; null for dummies
+    for (i = 0; i < total; i++) {
+      var ancestors = i < n ? vertices[i].ancestors || [] : [];
+      group.push(ancestors.length && !state.collapsed.has(ancestors[0]) ? ancestors[0] : null);
+    }
     function sortLayer(layer, neighbours) {
       for (var i = 0; i < layer.length; i++) {
         var v = layer[i], ns = neighbours[v], sum = 0;
         for (var j = 0; j < ns.length; j++) sum += pos[ns[j]];
         key[v] = ns.length ? sum / ns.length : pos[v];
       }
-      layer.sort(function (a, b) { return key[a] - key[b] || pos[a] - pos[b]; });
+      // Members of one open namespace stay side by side, where their mean puts them,
+      // so the namespace's box holds few strangers.
+      var sums = new Map(), counts = new Map();
+      for (i = 0; i < layer.length; i++) {
+        var g = group[layer[i]];
+        if (g === null) continue;
+        sums.set(g, (sums.get(g) || 0) + key[layer[i]]);
+        counts.set(g, (counts.get(g) || 0) + 1);
+      }
+      for (i = 0; i < layer.length; i++) {
+        var own = group[layer[i]];
+        groupKey[layer[i]] = own === null ? key[layer[i]] : sums.get(own) / counts.get(own);
+      }
+      layer.sort(function (a, b) {
+        return groupKey[a] - groupKey[b] || key[a] - key[b] || pos[a] - pos[b];
+      });
       for (i = 0; i < layer.length; i++) pos[layer[i]] = i;
     }
     var sweeps = total > 20000 ? 2 : 8, s, r2;
@@ -210,7 +230,8 @@
     function place(layer, desired) {
       var offsets = [0], j;
       for (j = 1; j < layer.length; j++) {
-        offsets.push(offsets[j - 1] + (width[layer[j - 1]] + width[layer[j]]) / 2 + GAP);
+        var apart = group[layer[j - 1]] !== group[layer[j]] && layer[j - 1] < n && layer[j] < n;
+        offsets.push(offsets[j - 1] + (width[layer[j - 1]] + width[layer[j]]) / 2 + GAP + (apart ? 2 * GAP : 0));
       }
       var blocks = [];
       for (j = 0; j < layer.length; j++) {
