@@ -33,10 +33,9 @@ def _bindir() -> Path | None:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         found = ""
-    for candidate in (found, "/usr/lib/postgresql/15/bin"):
-        if candidate and (Path(candidate) / "initdb").is_file():
-            return Path(candidate)
-    return None
+    candidates = [Path(found)] if found else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((path for path in candidates if (path / "initdb").is_file()), None)
 
 
 def _free_port() -> int:
