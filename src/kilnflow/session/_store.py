@@ -10,9 +10,11 @@ machines, may write at once. :class:`SQLiteStore` is the embedded default.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections import UserDict
 from datetime import datetime, timezone
@@ -310,7 +312,9 @@ def default_store_dir(project_path: Path | None) -> Path:
 
     Project mode keeps them beside the project (``.kilnflow/``); an installed
     package has no project folder, so it uses ``$KILNFLOW_HOME`` or else the
-    user's data directory.
+    user's data directory. A user who cannot write there (a container run
+    with ``--user`` for a uid with no home) records to a temporary folder
+    rather than failing the run, and is told how to keep the records.
     """
     if project_path is not None:
         return project_path / ".kilnflow"
@@ -323,4 +327,23 @@ def default_store_dir(project_path: Path | None) -> Path:
         base = Path.home() / "Library" / "Application Support"
     else:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "kilnflow"
+    folder = base / "kilnflow"
+    if _creatable(folder):
+        return folder
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    fallback = Path(tempfile.gettempdir()) / f"kilnflow-{user}"
+    logging.getLogger("kilnflow").warning(
+        "Cannot write %s: recording sessions in %s instead; set KILNFLOW_HOME to a writable "
+        "folder (a mounted volume in a container) to keep them.",
+        folder,
+        fallback,
+    )
+    return fallback
+
+
+def _creatable(folder: Path) -> bool:
+    """Whether ``folder`` is a writable folder or could be made: its nearest existing parent is."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+    return False
