@@ -140,6 +140,41 @@ def test_package_cli_prints_wheel_and_how_to_run_it(make_project):
     assert wheel.is_file()
 
 
+def test_wheelhouse_without_its_dependencies_fails_whole(make_project, tmp_path):
+    root = make_project()
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(empty)}
+    failed = run_cli("package", "--wheelhouse", cwd=root, env=offline, check=False)
+    assert failed.returncode == 1
+    first_line = failed.stderr.splitlines()[0]
+    assert first_line == (
+        f"Error: pip could not collect the dependencies of demo-0.1.0-py3-none-any.whl into "
+        f"{root / 'dist' / 'wheelhouse'}; point PIP_INDEX_URL or PIP_FIND_LINKS at where they are:"
+    )
+    assert "kilnflow" in failed.stderr
+    assert sorted(path.name for path in (root / "dist").iterdir()) == [
+        "demo-0.1.0-py3-none-any.whl"
+    ]
+
+
+@pytest.mark.slow
+def test_wheelhouse_installs_the_project_offline(make_project, tmp_path, wheelhouse):
+    root = make_project()
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
+    run_cli("package", "--wheelhouse", cwd=root, env=offline)
+    house = root / "dist" / "wheelhouse"
+    names = sorted(path.name.split("-")[0].lower() for path in house.glob("*.whl"))
+    assert "demo" in names
+    assert "kilnflow" in names
+    assert not {"hatchling", "jinja2", "build"} & set(names)
+    bindir = fresh_venv(tmp_path / "venv", house, "-r", str(house / "requirements.txt"))
+    cwd = data_folder(tmp_path / "work", root / "data" / "raw" / "readings.json")
+    result = run_installed(bindir, ["python", "-m", "demo"], cwd)
+    assert result.returncode == 0, result.stderr
+    assert (cwd / "data" / "reporting" / "report.txt").is_file()
+
+
 @pytest.fixture(scope="module")
 def installed_demo(tmp_path_factory, wheelhouse):  # type: ignore[no-untyped-def]
     """The example project built by ``kilnflow package`` into a fresh, offline venv."""
@@ -164,6 +199,18 @@ def test_python_m_runs_the_packaged_project_from_an_empty_folder(installed_demo,
     assert "east" in report
     assert not (cwd / "conf").exists()
     assert not (cwd / "pyproject.toml").exists()
+
+
+@pytest.mark.slow
+def test_kilnflow_data_dir_anchors_relative_catalog_paths(installed_demo, tmp_path):
+    bindir, data, _ = installed_demo
+    folder = data_folder(tmp_path / "data-home", data)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    result = run_installed(bindir, ["demo"], cwd, KILNFLOW_DATA_DIR=str(folder))
+    assert result.returncode == 0, result.stderr
+    assert (folder / "data" / "reporting" / "report.txt").read_text().startswith("Station report")
+    assert sorted(path.name for path in cwd.iterdir()) == [".home"]
 
 
 @pytest.mark.slow
