@@ -38,6 +38,22 @@ PYTHON_VERSION = "3.11"
 USER = "4242:4242"
 MAX_IMAGE_BYTES = 150 * 1000 * 1000
 
+#: The example's registry plus a pipeline that waits, to be stopped with ``docker stop``.
+REGISTRY_WITH_A_WAIT = """
+import time
+
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.project import find_pipelines
+
+
+def wait():
+    time.sleep(600)
+
+
+def register_pipelines():
+    return {**find_pipelines(), "wait": Pipeline([node(wait, None, "waited", name="wait")])}
+"""
+
 
 def dockerd_pid() -> int | None:
     """The PID of a running dockerd the engine script started, if any."""
@@ -87,6 +103,17 @@ def run_docker(
     return result
 
 
+def session_records(database: Path) -> list[dict[str, object]]:
+    if not database.exists():
+        return []
+    connection = sqlite3.connect(database)
+    try:
+        rows = connection.execute("SELECT record FROM sessions").fetchall()
+    finally:
+        connection.close()
+    return [json.loads(row[0]) for row in rows]
+
+
 def dangling_images(environment: dict[str, str]) -> set[str]:
     listed = run_docker(environment, "images", "--quiet", "--filter", "dangling=true")
     return set(listed.stdout.split())
@@ -134,6 +161,7 @@ def test_image_builds_offline_and_runs_as_any_uid_with_sessions_on_a_volume(
     secret = f"kilnflow-secret-{uuid.uuid4().hex}"
     (root / "conf" / "local" / "credentials.yml").write_text(f"db:\n  password: {secret}\n")
     (root / "conf" / "base" / "credentials.yml").write_text(f"api:\n  token: {secret}\n")
+    (root / "src" / "demo" / "pipeline_registry.py").write_text(REGISTRY_WITH_A_WAIT)
     offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}
     packaged = run_cli("package", "--wheelhouse", cwd=root, env=offline)
     house = root / "dist" / "wheelhouse"
@@ -183,15 +211,32 @@ def test_image_builds_offline_and_runs_as_any_uid_with_sessions_on_a_volume(
         assert "recording sessions in /tmp/kilnflow-31337 instead" in bare.stdout + bare.stderr
         assert (other / "reporting" / "report.txt").is_file()
 
+        (record,) = session_records(host / "sessions" / "sessions.db")
+
+        # docker stop sends SIGTERM: the run stops and is recorded as interrupted.
+        container = f"{image}-stopped"
+        run_docker(docker, "run", "-d", "--name", container, "--network=none", "--user", USER,
+                   "-v", f"{host / 'sessions'}:/sessions", image, "--pipeline", "wait")  # fmt: skip
+        try:
+            deadline = time.monotonic() + 300
+            while len(session_records(host / "sessions" / "sessions.db")) < 2:
+                assert time.monotonic() < deadline, "the stopped run never recorded its start"
+                time.sleep(1)
+            run_docker(docker, "stop", "--time", "60", container)
+            state = run_docker(docker, "inspect", "--format", "{{.State.ExitCode}}", container)
+        finally:
+            subprocess.run(["docker", "rm", "--force", container], env=docker,
+                           capture_output=True, check=False)  # fmt: skip
+        assert state.stdout.strip() == "143"
+        (stopped,) = [
+            each
+            for each in session_records(host / "sessions" / "sessions.db")
+            if each["session_id"] != record["session_id"]
+        ]
+        assert stopped["outcome"] == "interrupted"
+
         files = dict(image_files(docker, image))
 
-    connection = sqlite3.connect(host / "sessions" / "sessions.db")
-    try:
-        (record,) = [
-            json.loads(row[0]) for row in connection.execute("SELECT record FROM sessions")
-        ]
-    finally:
-        connection.close()
     assert record["outcome"] == "success"
     assert record["mode"] == "packaged"
     assert record["cwd"] == "/work"
