@@ -1,0 +1,1 @@
+"""retail-demand: daily store sales to demand models and reports."""
