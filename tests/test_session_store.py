@@ -197,6 +197,31 @@ def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None
     )
 
 
+def test_starting_a_run_marks_the_lost_sessions_of_this_host(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    source = (project / NODES).read_text()
+    _hang_in_clean(project)
+    process = subprocess.Popen(
+        [str(SCRIPTS / "kilnflow"), "run"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        killed = _wait_for_running(project)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    (project / NODES).write_text(source)
+
+    run_cli("run", cwd=project)  # no listing in between: the start itself notices
+
+    with closing(sqlite3.connect(project / ".kilnflow" / "sessions.db")) as connection:
+        outcomes = dict(connection.execute("SELECT session_id, outcome FROM sessions"))
+    assert outcomes.pop(killed) == "lost"
+    assert list(outcomes.values()) == ["success"]
+
+
 def test_a_reused_pid_or_another_host_is_told_apart(tmp_path: Path) -> None:
     here = socket.gethostname()
     # This test process is alive, but did not start these sessions: its start differs.
