@@ -50,6 +50,24 @@ def _skip(reason: str) -> None:
     pytest.skip(f"PostgreSQL cannot start: {reason}")
 
 
+def _unprivileged_account() -> pwd.struct_passwd:
+    """``nobody``, or a system user made for the server where there is none."""
+    for name in ("nobody", "kilnflow-pg"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "kilnflow-pg"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        _skip(f"no unprivileged user to run initdb as: {result.stderr.strip()}")
+    return pwd.getpwnam("kilnflow-pg")
+
+
 @pytest.fixture(scope="session")
 def postgres_port() -> Iterator[int]:
     """A PostgreSQL server on 127.0.0.1 in a temporary folder, stopped by its PID at the end.
@@ -61,7 +79,7 @@ def postgres_port() -> Iterator[int]:
     if bindir is None:
         _skip("no initdb (install Debian's postgresql package)")
     assert bindir is not None
-    account = pwd.getpwnam("nobody") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+    account = _unprivileged_account() if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
     folder = Path(tempfile.mkdtemp(prefix="kilnflow-pg-"))
     os.chown(folder, account.pw_uid, account.pw_gid)
     as_owner = {"user": account.pw_uid, "group": account.pw_gid, "cwd": folder}
