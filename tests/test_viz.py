@@ -470,6 +470,14 @@ def test_viz_serve_in_chromium_reloads_on_changes(make_project: Any, tmp_path: P
         assert page.evaluate(COUNT.format('.v[data-id="node:report"]')) == 0
         assert page.evaluate("document.querySelector('.v.node').dataset.status") != "failed"
 
+        catalog = project / "conf" / "base" / "catalog.yml"
+        catalog.write_text(catalog.read_text().replace("type: JSONDataset", "type: YAMLDataset", 1))
+        page.wait_for(
+            "document.querySelector('.v[data-id=\"data:readings\"] .sub').textContent"
+            " === 'YAMLDataset'",
+            timeout=30,
+        )
+
         run_cli("run", "--pipeline", "readings", cwd=project)
         page.wait_for(COUNT.format("#session-select option") + " === 3", timeout=30)
         page.evaluate(
