@@ -273,6 +273,23 @@ def test_viz_with_a_session_shows_that_run(make_project: Any) -> None:
     assert {node["status"] for node in model["nodes"]} == {"success"}
 
 
+def test_viz_reads_the_catalog_of_the_env_given(make_project: Any) -> None:
+    project = make_project("demo")
+    (project / "conf" / "prod").mkdir()
+    (project / "conf" / "prod" / "catalog.yml").write_text(
+        "readings:\n  type: YAMLDataset\n  filepath: data/raw/readings.json\n"
+        "  metadata:\n    source: prod sensors\n"
+    )
+
+    run_cli("viz", "--env", "prod", "-o", "viz.html", cwd=project)
+
+    model = embedded_model((project / "viz.html").read_text())
+    readings = by_name(model["datasets"])["readings"]
+    assert readings["type"] == "YAMLDataset"
+    assert readings["metadata"] == {"source": "prod sensors"}
+    assert model["project"]["env"] == "prod"
+
+
 def test_viz_escapes_names_inside_the_page() -> None:
     from kilnflow.viz import render_page
 
