@@ -109,7 +109,7 @@ def test_a_run_ends_with_one_summary_line(project: Path) -> None:
         last,
     )
     assert match, last
-    assert Path(match[2]) == project / ".kilnflow" / "sessions.db"
+    assert match[2] == f"sqlite:///{project / '.kilnflow' / 'sessions.db'}"
     shown = run_cli("session", "show", match[1], cwd=project)
     assert match[1] in shown.stdout
 
@@ -301,6 +301,6 @@ def test_an_installed_wheel_logs_like_project_mode(tmp_path: Path, wheelhouse: P
     summary = default.stderr.strip().splitlines()[-1]
     assert re.fullmatch(
         rf"{STAMP} INFO kilnflow: Pipeline '__default__' finished: 3 nodes run in \S+s; "
-        rf"session \S+ recorded in {re.escape(str(cwd / '.home'))}\S*\.",
+        rf"session \S+ recorded in sqlite:///{re.escape(str(cwd / '.home'))}\S*\.",
         summary,
     ), summary

@@ -116,7 +116,7 @@ def test_runner_class_names_are_accepted(project: Path, runner: str) -> None:
 
     assert sorted(nodes_run(result.stderr)) == ["clean", "report", "summarise"]
     session_id = re.findall(r"session (\S+) recorded", result.stderr)[0]
-    recorded = json.loads(run_cli("session", "show", session_id, cwd=project).stdout)
+    recorded = json.loads(run_cli("session", "show", session_id, "--json", cwd=project).stdout)
     assert recorded["run"]["runner"] == runner
 
 

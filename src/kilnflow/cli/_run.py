@@ -10,7 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from kilnflow.runner import AbstractRunner
-    from kilnflow.session import BaseSessionStore, Session
+    from kilnflow.session import Session
 
 __all__ = [
     "execute_run",
@@ -279,17 +279,8 @@ def _log_summary(session: Session, *, failed: bool) -> None:
         "" if nodes == 1 else "s",
         store.get("run_seconds") or 0.0,
         session.session_id,
-        _store_location(store),
+        store.location,
     )
-
-
-def _store_location(store: BaseSessionStore) -> str:
-    from kilnflow.session import MemoryStore
-
-    if isinstance(store, MemoryStore):
-        return "memory only (not saved)"
-    database = getattr(store, "database", None)
-    return str(database or store.path or type(store).__name__)
 
 
 def resume_command(command: str, argv: Sequence[str], nodes: Sequence[str]) -> str:
