@@ -13,7 +13,6 @@ from typing import Any, NoReturn
 import click
 
 from kilnflow._version import __version__
-from kilnflow.cli._logging import configure_logging, verbosity_of
 
 __all__ = ["cli", "main", "report_errors"]
 
@@ -61,6 +60,10 @@ class _LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     """Kilnflow: data-pipeline projects that run the same from source and as a wheel."""
+    # Imported here, not at the top: ``kilnflow --help`` never gets this far, and
+    # importing logging would cost it more than all of Kilnflow's own modules.
+    from kilnflow.cli._logging import configure_logging, verbosity_of
+
     verbosity = verbosity_of(verbose, quiet)
     ctx.ensure_object(dict)["verbosity"] = verbosity
     configure_logging(verbosity)
