@@ -8,6 +8,7 @@ import pkgutil
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,20 @@ def test_cli_help_loads_no_heavy_module(argv: list[str]) -> None:
         assert code in (0, None), code
     """
     assert modules_loaded_by(code) == []
+
+
+def test_a_repeated_run_of_the_starter_project_loads_no_yaml(make_project: Any) -> None:
+    project = make_project("demo")
+    code = f"""
+        import os
+        os.chdir({str(project)!r})
+        import kilnflow.cli
+        kilnflow.cli.main(["run"])
+    """
+    assert "yaml" in modules_loaded_by(code)
+    # The first run kept the parsed configuration: the same files need no parser.
+    # sqlite3 records the session; fsspec reads the example's local JSON files.
+    assert set(modules_loaded_by(code)) <= {"sqlite3", "fsspec"}
 
 
 def test_public_api_is_exactly_this() -> None:

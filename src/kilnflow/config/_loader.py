@@ -98,6 +98,10 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             name: _default_patterns(name) for name in _DEFAULT_NAMES
         }
         self.config_patterns.update({k: list(v) for k, v in (config_patterns or {}).items()})
+        #: A folder where parsed YAML files are kept as JSON and reused while their
+        #: bytes stay the same (sessions set it); ``None`` parses every file each time.
+        #: Credentials files are never kept there.
+        self.parse_cache: Path | None = None
         self._runtime_tree = _nest_runtime_params(self.runtime_params)
         self._source: Source = open_source(self.conf_source, base_env, self._wanted)
         self._envs = self._envs_to_read(explicit=bool(env))
@@ -161,7 +165,8 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             env_origins: dict[Any, str] = {}
             for path in self._matching_files(env, patterns):
                 where = self._source.where(env, path)
-                for key, value in self._parse(env, path, where).items():
+                cache = None if name == "credentials" else self.parse_cache
+                for key, value in self._parse(env, path, where, cache).items():
                     if key in env_config and not _is_helper(key):
                         raise ConfigError(
                             f"Key '{key}' is defined in both {env_origins[key]} and {where}; "
@@ -201,7 +206,7 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             if any(_glob_match(tuple(path.split("/")), pattern) for pattern in patterns)
         ]
 
-    def _parse(self, env: str, path: str, where: str) -> dict[Any, Any]:
+    def _parse(self, env: str, path: str, where: str, cache: Path | None) -> dict[Any, Any]:
         try:
             data = self._source.read(env, path)
         except OSError as exc:
@@ -210,7 +215,8 @@ class ConfigLoader(Mapping[str, dict[str, Any]]):
             ) from exc
         if not data.strip():
             return {}
-        loaded = load_json(data, where) if path.endswith(".json") else load_yaml(data, where)
+        is_json = path.endswith(".json")
+        loaded = load_json(data, where) if is_json else load_yaml(data, where, cache)
         if loaded is None:
             return {}
         if not isinstance(loaded, dict):

@@ -7,6 +7,12 @@ of two values: alias bombs, deep nesting and duplicate keys.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
+import zlib
+from pathlib import Path
 from typing import Any
 
 from kilnflow._yaml import MAX_DEPTH, nesting_depth, too_deep
@@ -16,17 +22,67 @@ from kilnflow.errors import ConfigError
 __all__ = ["load_json", "load_yaml"]
 
 
-def load_yaml(data: bytes, where: str) -> Any:
-    """Parse one YAML document; every refusal is a ``ConfigError`` naming ``where``."""
+def load_yaml(data: bytes, where: str, cache: Path | None = None) -> Any:
+    """Parse one YAML document; every refusal is a ``ConfigError`` naming ``where``.
+
+    With a ``cache`` folder, a document parsed before is read back from its
+    JSON copy there, as long as the file's bytes are exactly those it was
+    parsed from. Importing PyYAML costs a short run more than everything
+    else it does, and configuration rarely changes between runs.
+    """
+    entry = cache / f"{zlib.crc32(where.encode('utf-8')):08x}.json" if cache else None
+    source = data.decode("latin-1")  # every byte kept, so equal text means equal bytes
+    if entry is not None:
+        try:
+            cached = json.loads(entry.read_bytes())
+        except (OSError, ValueError):
+            cached = None
+        if isinstance(cached, dict) and cached.get("source") == source:
+            return cached.get("value")
     try:
-        return _load_yaml(data, where)
+        loaded = _load_yaml(data, where)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if entry is not None and _is_plain_json(loaded):
+        _write_entry(entry, {"where": where, "source": source, "value": loaded})
+    return loaded
+
+
+def _is_plain_json(value: Any) -> bool:
+    """Whether ``value`` comes back from JSON exactly: no dates, sets or non-text keys."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif item is not None and not isinstance(item, (str, int)):
+            return False
+    return True
+
+
+def _write_entry(entry: Path, record: dict[str, Any]) -> None:
+    """Replace ``entry`` whole; a cache that cannot be written is only slower."""
+    temporary = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+    try:
+        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Readable by its owner only, like the session store beside it.
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(json.dumps(record))
+        os.replace(temporary, entry)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 def load_json(data: bytes, where: str) -> Any:
     """Parse JSON, refusing duplicate keys and nesting deeper than the YAML limit."""
-    import json
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}

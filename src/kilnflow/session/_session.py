@@ -201,6 +201,7 @@ class Session:
                 runtime_params=self.extra_params,
                 **dict(settings.CONFIG_LOADER_ARGS),
             )
+            self._keep_parsed_config(loader)
             context_class = settings.CONTEXT_CLASS or Context
             self._context = context_class(
                 package_name=self.package_name,
@@ -213,6 +214,17 @@ class Session:
             )
             self.hook_manager.hook.after_context_created(context=self._context)
         return self._context
+
+    def _keep_parsed_config(self, loader: object) -> None:
+        """Let the loader keep parsed YAML beside a session store kept in a file.
+
+        Reading it back skips importing PyYAML, which is most of what a short
+        run costs beyond Python itself.
+        """
+        from kilnflow.config import ConfigLoader
+
+        if isinstance(loader, ConfigLoader) and self.store.path is not None:
+            loader.parse_cache = self.store.path.parent / "cache"
 
     def _read_conf_from(self) -> ConfSource:
         """The session's own project folder decides, even after configure_project(pkg).
