@@ -99,6 +99,16 @@ def test_node_and_hook_records_are_shown_by_default_with_time_level_and_logger(
     assert "library detail" not in err
 
 
+def test_node_records_from_parallel_workers_are_shown(project: Path) -> None:
+    result = run_cli("run", "-r", "parallel", "--max-workers", "2", cwd=project)
+
+    assert lines(
+        result.stderr,
+        rf"{STAMP} INFO demo\.pipelines\.readings\.nodes \[\S+\]: cleaning 9 readings",
+    ), result.stderr
+    assert "threshold is" not in result.stderr
+
+
 def test_a_run_ends_with_one_summary_line(project: Path) -> None:
     result = run_cli("run", "--nodes", "clean,summarise", cwd=project)
 

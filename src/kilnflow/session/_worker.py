@@ -19,19 +19,23 @@ if TYPE_CHECKING:
 
 __all__ = ["set_up_worker", "worker_initialiser"]
 
-_LOGGER = "kilnflow"
-_LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(message)s"
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(processName)s]: %(message)s"
 
 
 def worker_initialiser(package: str, project_path: Path | None) -> WorkerInit:
-    """What a worker of this process's project runs first, with this process's log level."""
-    logger = logging.getLogger(_LOGGER)
+    """What a worker of this process's project runs first, with this process's log level.
+
+    The level and whether records are shown at all are the root logger's, as
+    the command line set them, so users' own records in nodes and hooks
+    reach the worker's stderr too.
+    """
+    root = logging.getLogger()
     return partial(
         set_up_worker,
         package,
         str(project_path) if project_path is not None else None,
-        logger.getEffectiveLevel(),
-        bool(logger.handlers),
+        root.getEffectiveLevel(),
+        bool(root.handlers),
     )
 
 
@@ -50,10 +54,10 @@ def set_up_worker(
         bootstrap_project(project_path)
     else:
         configure_project(package)
-    logger = logging.getLogger(_LOGGER)
-    logger.setLevel(log_level)
-    if log_to_stderr and not logger.handlers:
+    root = logging.getLogger()
+    root.setLevel(log_level)
+    if log_to_stderr and not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%H:%M:%S"))
-        logger.addHandler(handler)
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+        root.addHandler(handler)
     return project_hooks()[0]
