@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import platform
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
@@ -114,7 +113,7 @@ def host_info() -> dict[str, Any]:
     except (KeyError, OSError):
         user = None
     return {
-        "host": socket.gethostname(),
+        "host": platform.node(),  # gethostname() without importing socket
         "user": user,
         "python": platform.python_version(),
         "pid": os.getpid(),

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
+import platform
 import sys
-import tempfile
 import time
 from collections import UserDict
 from datetime import datetime, timezone
@@ -186,7 +185,7 @@ class DatabaseStore(BaseSessionStore):
         """
         if not self._database.exists():
             return []
-        host = socket.gethostname()
+        host = platform.node()
         with self._database.transaction("look for lost sessions") as transaction:
             running = transaction.rows(
                 "SELECT session_id, pid, process_start FROM sessions "
@@ -331,6 +330,8 @@ def default_store_dir(project_path: Path | None) -> Path:
     if _creatable(folder):
         return folder
     user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    import tempfile  # only here: it imports shutil and random, which a run never needs
+
     fallback = Path(tempfile.gettempdir()) / f"kilnflow-{user}"
     logging.getLogger("kilnflow").warning(
         "Cannot write %s: recording sessions in %s instead; set KILNFLOW_HOME to a writable "
