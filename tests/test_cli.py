@@ -668,7 +668,7 @@ def test_session_store_after_a_cli_run(tmp_path: Path) -> None:
     assert record["environment"]["KILNFLOW_API_TOKEN"] == "***"
     assert record["environment"]["KILNFLOW_DB_URL"] == "postgresql://ada:***@db.example/readings"
 
-    stored = list((project / ".kilnflow").iterdir())
+    stored = [path for path in (project / ".kilnflow").rglob("*") if path.is_file()]
     assert project / ".kilnflow" / "sessions.db" in stored
     for path in stored:
         assert b"s3cr3t" not in path.read_bytes(), path
