@@ -357,9 +357,10 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
-@pytest.mark.timeout(90)
-def test_ctrl_c_stops_the_run_and_leaves_no_worker_behind(nodes_dir: Path, tmp_path: Path) -> None:
+def start_interrupted_run(
+    nodes_dir: Path, tmp_path: Path
+) -> tuple[subprocess.Popen[str], set[int]]:
+    """Start the two-node ParallelRunner script; return it and its processes once both run."""
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED_RUN)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(nodes_dir), *sys.path])}
@@ -369,21 +370,47 @@ def test_ctrl_c_stops_the_run_and_leaves_no_worker_behind(nodes_dir: Path, tmp_p
         stderr=subprocess.PIPE,
         text=True,
     )
+    while len(list(tmp_path.glob("pid-*"))) < 2 and process.poll() is None:
+        time.sleep(0.1)
+    workers = {int(path.name[len("pid-") :]) for path in tmp_path.glob("pid-*")}
+    if len(workers) != 2:
+        process.kill()
+        pytest.fail(process.communicate()[1])
+    # The workers and the multiprocessing resource tracker.
+    started = descendants(process.pid)
+    assert workers < started
+    return process, started
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [(signal.SIGINT, "Interrupted: SIGINT"), (signal.SIGTERM, "Interrupted: SIGTERM")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_ctrl_c_stops_the_run_and_leaves_no_worker_behind(
+    nodes_dir: Path, tmp_path: Path, number: int, shown: str
+) -> None:
+    process, started = start_interrupted_run(nodes_dir, tmp_path)
     try:
-        while len(list(tmp_path.glob("pid-*"))) < 2 and process.poll() is None:
-            time.sleep(0.1)
-        workers = {int(path.name[len("pid-") :]) for path in tmp_path.glob("pid-*")}
-        assert len(workers) == 2, process.stderr.read() if process.stderr else ""
-        # The workers and the multiprocessing resource tracker.
-        started = descendants(process.pid)
-        assert workers < started
-        process.send_signal(signal.SIGINT)
+        process.send_signal(number)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode != 0
-    assert "KeyboardInterrupt" in stderr
+    assert shown in stderr
+    while any(alive(pid) for pid in started):
+        time.sleep(0.1)  # the timeout marker fails the test if any lingers
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
+@pytest.mark.timeout(90)
+def test_workers_end_soon_after_their_parent_is_killed(nodes_dir: Path, tmp_path: Path) -> None:
+    process, started = start_interrupted_run(nodes_dir, tmp_path)
+    process.kill()
+    process.communicate()
     while any(alive(pid) for pid in started):
         time.sleep(0.1)  # the timeout marker fails the test if any lingers
 

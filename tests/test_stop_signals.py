@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SCRIPTS, alive, descendants
+from conftest import SCRIPTS, alive, descendants, fresh_venv, outside_environment
 from kilnflow.session import SQLiteStore
 
 pytestmark = pytest.mark.skipif(
@@ -144,6 +144,12 @@ def run_until_busy(
         text=True,
         start_new_session=True,
     )
+    wait_until_busy(process, markers, expected)
+    return process
+
+
+def wait_until_busy(process: subprocess.Popen[str], markers: Path, expected: int) -> None:
+    """Return once the run wrote ``expected`` markers: its nodes or saves are hanging."""
     deadline = time.monotonic() + 120
     while len(list(markers.iterdir())) < expected:
         if process.poll() is not None or time.monotonic() > deadline:
@@ -151,7 +157,6 @@ def run_until_busy(
             _, stderr = process.communicate()
             pytest.fail(f"the run did not get busy (exit {process.returncode}):\n{stderr}")
         time.sleep(0.05)
-    return process
 
 
 def stop(process: subprocess.Popen[str], number: int) -> tuple[int, str, set[int]]:
@@ -215,3 +220,42 @@ def test_a_stop_signal_ends_the_run_its_workers_and_its_unfinished_saves(
     assert record["signal"] == name
     assert temporary_files(stop_project / "data") == []
     assert not (stop_project / "data" / "slow" / "output.txt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigterm_to_the_packaged_command_stops_its_parallel_run(
+    stop_project: Path, tmp_path: Path, wheelhouse: Path
+) -> None:
+    from kilnflow.packaging import package_project
+
+    wheel = package_project(stop_project, tmp_path / "dist")
+    bindir = fresh_venv(tmp_path / "venv", wheelhouse, str(wheel))
+    work = tmp_path / "work"
+    work.mkdir()
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        [str(bindir / "python"), "-m", "demo", "--pipeline", "stop", "-r", "parallel"],
+        cwd=work,
+        env=outside_environment(KILNFLOW_HOME=str(home), KILNFLOW_TEST_MARKERS=str(markers)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_until_busy(process, markers, expected=2)
+
+    returncode, stderr, started = stop(process, signal.SIGTERM)
+
+    assert returncode == 143, stderr
+    assert "Interrupted by SIGTERM." in stderr
+    assert_all_ended(started)
+    (record,) = SQLiteStore(home, "").sessions(limit=1)
+    assert (record["mode"], record["outcome"], record["signal"]) == (
+        "packaged",
+        "interrupted",
+        "SIGTERM",
+    )
+    assert temporary_files(work) == []

@@ -197,9 +197,9 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
     from kilnflow._redact import redact_arguments, redact_pairs
     from kilnflow.cli._logging import configure_logging, verbosity_of
     from kilnflow.cli._progress import terminal_progress
-    from kilnflow.cli._signals import stop_signals_interrupt
     from kilnflow.errors import NodeFailedError
     from kilnflow.project import conf_source
+    from kilnflow.runner._signals import stop_signals_interrupt
     from kilnflow.session import Session
 
     verbosity = verbosity_of(

@@ -1,13 +1,9 @@
-"""Stop signals during a run: SIGTERM is handled like Ctrl-C.
+"""Stop signals and the command line: the exit after an interrupt.
 
-Production stops processes with SIGTERM (``docker stop``, Airflow timeouts,
-Kubernetes). Python's default for SIGTERM ends the process on the spot,
-leaving workers, temporary files and a session recorded as ``running``. While
-a run is under way, SIGTERM and SIGINT raise :class:`~kilnflow.errors.Interrupted`
-in the main thread instead, so runners stop their workers, the session records
-``interrupted`` with the signal, and the command exits with 128 plus the
-signal's number. A handler someone else installed (a host such as Airflow)
-is left in place.
+The run itself turns SIGTERM and SIGINT into
+:class:`~kilnflow.errors.Interrupted` (see ``kilnflow.runner._signals``; the
+CLI does so around the whole session); here the command exits with 128 plus
+the signal's number, without the threads a runner had to abandon.
 """
 
 from __future__ import annotations
@@ -18,40 +14,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import NoReturn
 
 from kilnflow.errors import Interrupted
 
-__all__ = ["exit_interrupted", "stop_signals_interrupt"]
+__all__ = ["exit_interrupted"]
 
 #: How long threads still running after an interrupt get to finish before the
 #: process leaves without them.
 _GRACE_SECONDS = 2.0
-
-
-def _raise_interrupted(signal_number: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal_number)
-
-
-@contextmanager
-def stop_signals_interrupt() -> Iterator[None]:
-    """Raise :class:`Interrupted` on SIGINT and SIGTERM in the main thread, for the block."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
-    replaced = {}
-    for number, default in defaults.items():
-        if signal.getsignal(number) is default:
-            replaced[number] = signal.signal(number, _raise_interrupted)
-    try:
-        yield
-    finally:
-        for number, previous in replaced.items():
-            signal.signal(number, previous)
 
 
 def exit_interrupted(error: BaseException) -> NoReturn:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError
 from kilnflow.runner._progress import Progress, log_progress
+from kilnflow.runner._signals import stop_signals_interrupt
 from kilnflow.runner._task import WorkerInit, run_node
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
     The loop checks free inputs first, submits a node as soon as its parents
     finished, releases intermediate datasets once their last consumer is done,
     and on failure stops submitting, lets running nodes finish, and raises
-    :class:`NodeFailedError` naming the nodes to resume from.
+    :class:`NodeFailedError` naming the nodes to resume from. SIGTERM stops
+    a run as Ctrl-C does (:class:`~kilnflow.errors.Interrupted`).
 
     A subclass provides :meth:`_executor`, typed by the executor it yields
     (``AbstractRunner[ThreadPoolExecutor]``), and may refine the parent-side steps
@@ -136,8 +138,9 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
         for name in pipeline.datasets():
             catalog.get(name)  # constructed now, so a missing library fails before any node
         self.node_durations = {}
-        self._prepare(pipeline, catalog, hook_manager, worker_init)
-        self._schedule(pipeline, catalog, hook_manager, session_id, progress or log_progress)
+        with stop_signals_interrupt():
+            self._prepare(pipeline, catalog, hook_manager, worker_init)
+            self._schedule(pipeline, catalog, hook_manager, session_id, progress or log_progress)
         return {name: catalog.load(name) for name in pipeline.outputs() if catalog.is_memory(name)}
 
     def _schedule(

@@ -12,7 +12,7 @@ Stopping: Ctrl-C or SIGTERM in the parent ends the workers (SIGTERM, then
 SIGKILL after a grace period), which remove the temporary files of saves
 under way. The pool's own bookkeeping is never interrupted halfway: a stop
 signal arriving while the pool starts a worker or is being stopped waits
-until that step is done (see :class:`_HeldSignals`).
+until that step is done (see :class:`~kilnflow.runner._signals.HeldSignals`).
 
 Data between nodes: the parent loads a node's memory inputs and sends them
 with the node's :class:`~kilnflow.runner._task.Task`; the worker reads and
@@ -26,15 +26,16 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from functools import partial
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError, did_you_mean
 from kilnflow.runner._base import AbstractRunner, cpu_count
+from kilnflow.runner._signals import HeldSignals
 from kilnflow.runner._task import (
     THREADS_HINT,
     WORKER,
@@ -73,8 +74,23 @@ def _start_worker(worker_init: WorkerInit) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     end_on_stop_signal()
+    threading.Thread(
+        target=_end_with_parent, args=(os.getppid(),), name="kilnflow-parent-watch", daemon=True
+    ).start()
     with suppress(Exception):
         WORKER.set_up(worker_init)
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker soon after its parent is gone, however the parent ended.
+
+    A parent killed outright (SIGKILL, out of memory) cannot stop its pool;
+    its workers would otherwise wait for work forever, holding the
+    multiprocessing resource tracker alive with them.
+    """
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_in_worker(task: Task, inputs: Mapping[str, Any]) -> tuple[float, dict[str, bytes]]:
@@ -110,66 +126,6 @@ def _start_method(requested: str | None) -> str:
             f"{did_you_mean(method, available)} Use one of {', '.join(available)}."
         )
     return method
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_Handler = Callable[[int, "FrameType | None"], Any]
-
-
-class _HeldSignals:
-    """Stop signals that wait while the pool's bookkeeping runs, then act as usual.
-
-    Ctrl-C raises ``KeyboardInterrupt`` wherever the main thread happens to
-    be. Inside ``ProcessPoolExecutor.submit`` that can fall between a worker
-    process starting and the pool recording it; the stop then misses that
-    worker, which keeps running its node, and the parent waits for it at
-    exit: the run never ends and the worker and the resource tracker are
-    orphaned. So while :meth:`held`, a signal whose handler is Python code is
-    only noted, and its handler runs when the step is done. Signals still
-    at their default action (a process that never handled SIGTERM) are left alone.
-    """
-
-    def __init__(self) -> None:
-        self._previous: dict[int, _Handler] = {}
-        self._pending: list[int] = []
-        self._depth = 0
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        """Route stop signals through this object for the duration of a run."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        for number in _STOP_SIGNALS:
-            handler = signal.getsignal(number)
-            if callable(handler):
-                self._previous[number] = handler
-                signal.signal(number, self._receive)
-        try:
-            yield
-        finally:
-            for held, previous in self._previous.items():
-                signal.signal(held, previous)
-            self._previous.clear()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Note stop signals until the block is done, then handle the first of them."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-            if not self._depth and self._pending:
-                number = self._pending[0]
-                self._pending.clear()
-                self._previous[number](number, None)
-
-    def _receive(self, number: int, frame: FrameType | None) -> None:
-        if self._depth:
-            self._pending.append(number)
-        else:
-            self._previous[number](number, frame)
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
@@ -208,7 +164,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         self.start_method = _start_method(start_method)
         self._worker_init: WorkerInit | None = None
         self._in_flight: dict[Future[Any], str] = {}
-        self._signals = _HeldSignals()
+        self._signals = HeldSignals()
 
     def _prepare(
         self,
