@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--load", type=int, default=2 * (os.cpu_count() or 1), help="busy loops")
     parser.add_argument("--when", choices=["busy", "random"], default="busy")
-    parser.add_argument("--random-within", type=float, default=4.0, help="seconds")
+    parser.add_argument("--random-within", type=float, default=8.0, help="seconds")
     parser.add_argument("--widen", type=float, default=0.0, help="seconds; see above")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to exit")
     parser.add_argument(
