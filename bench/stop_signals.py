@@ -31,6 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# The tests' /proc helpers: which processes a run started, and which still live.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import alive, descendants
+
 RUN = '''
 import os
 import sys
@@ -83,38 +87,6 @@ if __name__ == "__main__":
     )
     ParallelRunner(max_workers=2).run(pipe, DataCatalog({"folder": MemoryDataset(folder)}))
 '''
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            parent = parent_of(int(entry))
-            if parent is not None:
-                children.setdefault(parent, []).append(int(entry))
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.add(child)
-            stack.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def one_round(script: Path, args: argparse.Namespace) -> tuple[bool, str]:
