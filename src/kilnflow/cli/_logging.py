@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from kilnflow._redact import RedactingFormatter
 from kilnflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def _remove_default_handler() -> None:
 
 def _plain_handler() -> logging.Handler:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(_FORMAT, _DATE_FORMAT))
+    handler.setFormatter(RedactingFormatter(_FORMAT, _DATE_FORMAT))
     return handler
 
 
@@ -199,5 +200,5 @@ def _terminal_handler() -> logging.Handler:
         markup=False,
         log_time_format="[%X]",
     )
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(name)s: %(message)s"))
     return handler

@@ -93,18 +93,22 @@ def report_errors(command: click.Command, argv: Sequence[str] | None, prog_name:
     except KeyboardInterrupt as exc:
         _interrupted(exc, script=argv is None)
     except Exception as exc:
+        from kilnflow._redact import Redactor
+        from kilnflow.errors import KilnflowError
+
+        # Messages quote paths, URLs and values: stderr often ends up in CI logs.
+        rule = Redactor()
+        secrets = rule.argument_secrets(args)
         if verbose:
             import traceback
 
-            traceback.print_exc()
-        from kilnflow.errors import KilnflowError
-
+            click.echo(rule.text(traceback.format_exc(), secrets), err=True, nl=False)
         message = str(exc) or type(exc).__name__
         if not isinstance(exc, KilnflowError):
             message = f"{type(exc).__name__}: {message}"
             if not verbose:
                 message += " (run with --verbose for the traceback)"
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"Error: {rule.text(message, secrets)}", err=True)
         raise SystemExit(1) from None
     if argv is not None:
         return result

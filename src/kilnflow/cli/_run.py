@@ -194,11 +194,11 @@ def run_options(function: _F) -> _F:
 
 def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> dict[str, Any]:
     """Run the configured project as the options say, recording the command line."""
-    from kilnflow._redact import redact_arguments, redact_pairs
+    from kilnflow._redact import REDACTED, Redactor
     from kilnflow.cli._logging import configure_logging, verbosity_of
     from kilnflow.cli._progress import terminal_progress
     from kilnflow.errors import NodeFailedError
-    from kilnflow.project import conf_source
+    from kilnflow.project import conf_source, settings
     from kilnflow.runner._signals import stop_signals_interrupt
     from kilnflow.session import Session
 
@@ -208,6 +208,8 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         click.get_current_context(silent=True),
     )
     configure_logging(verbosity, conf_source(options.get("conf_source")))
+    secret = Redactor(settings.SECRET_NAMES)
+    recorded_args = secret.arguments(argv)
     # Bad option values fail here, before a session is recorded for a run that never was.
     runner = resolve_runner(
         options["runner"], options.get("max_workers"), options.get("runner_args") or ()
@@ -239,16 +241,16 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
             env=options.get("env"),
             extra_params=extra_params,
             conf_source=options.get("conf_source"),
-            argv=redact_arguments(sys.argv),
+            argv=secret.arguments(sys.argv),
         ) as session,
     ):
         session.store["cli"] = {
             "command": command,
-            "args": redact_arguments(argv),
+            "args": recorded_args,
             "options": {
-                **options,
-                "params": [redact_pairs(value) for value in options.get("params") or ()],
-                "runner_args": [redact_pairs(value) for value in options.get("runner_args") or ()],
+                **secret.values(options),
+                "params": [secret.pairs(value) for value in options.get("params") or ()],
+                "runner_args": [secret.pairs(value) for value in options.get("runner_args") or ()],
             },
         }
         # Saved now, so that a run killed midway can still be shown and rerun.
@@ -256,7 +258,10 @@ def execute_run(command: str, argv: Sequence[str], options: dict[str, Any]) -> d
         try:
             outputs = session.run(**run_arguments)
         except NodeFailedError as exc:
-            click.echo(f"To resume: {resume_command(command, argv, exc.resume_nodes)}", err=True)
+            hint = resume_command(command, recorded_args, exc.resume_nodes)
+            if recorded_args != list(argv):
+                hint += f" (give again the values hidden as {REDACTED})"
+            click.echo(f"To resume: {hint}", err=True)
             _log_summary(session, failed=True)
             raise
     _log_summary(session, failed=False)

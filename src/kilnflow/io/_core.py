@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from kilnflow._redact import redact_url, redact_values
 from kilnflow.errors import DatasetError
 
 __all__ = ["AbstractDataset", "Version", "require"]
@@ -102,8 +103,12 @@ class AbstractDataset(abc.ABC):
             self._release()
 
     def describe(self) -> dict[str, Any]:
-        """Return what identifies the dataset in logs and messages, never credentials."""
-        return dict(self._describe())
+        """Return what identifies the dataset in logs and messages, never credentials.
+
+        Passwords inside URLs (``s3://key:secret@bucket``) and values under
+        secret-looking keys are hidden, whatever a subclass describes.
+        """
+        return redact_values(self._describe())
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.describe().items() if v is not None)
@@ -163,7 +168,7 @@ def _installed(module: str) -> bool:
 
 def _reason(exc: BaseException) -> str:
     """Render a cause for a message; our own errors already read as sentences."""
-    text = str(exc)
+    text = redact_url(str(exc))
     if isinstance(exc, DatasetError) or not text:
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}"

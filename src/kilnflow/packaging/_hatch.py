@@ -11,6 +11,7 @@ and a build manifest, ``<package>/kilnflow_build.json``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from hatchling.plugin import hookimpl
 
 from kilnflow.errors import PackagingError, ProjectError
 
-__all__ = ["KilnflowBuildHook", "hatch_register_build_hook"]
+__all__ = ["KilnflowBuildHook", "hatch_register_build_hook", "never_shipped"]
 
 #: Name of the manifest written inside the package.
 MANIFEST = "kilnflow_build.json"
@@ -35,11 +36,16 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "kilnflow"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or version == "editable":
+        if version == "editable":
+            return
+        root = Path(self.root)
+        conf_source = str(self.config.get("conf-source", "conf"))
+        self._refuse_secrets(root, conf_source)
+        if self.target_name != "wheel":
+            packaged_conf_files(root / conf_source)
             return
         from kilnflow.project import read_metadata
 
-        root = Path(self.root)
         try:
             metadata = read_metadata(root)
         except ProjectError as exc:
@@ -58,8 +64,7 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             self.app.display_info(f"kilnflow: keeping the project's own {package}/__main__.py")
         else:
             include[str(self._render_main(metadata.package_name))] = f"{package}/__main__.py"
-        conf_root = root / str(self.config.get("conf-source", "conf"))
-        conf_files = packaged_conf_files(conf_root)
+        conf_files = packaged_conf_files(root / conf_source)
         for relative, source in conf_files.items():
             include[str(source)] = f"{package}/conf/{relative}"
         manifest = self._staging / MANIFEST
@@ -71,6 +76,33 @@ class KilnflowBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             "utf-8",
         )
         include[str(manifest)] = f"{package}/{MANIFEST}"
+
+    def _refuse_secrets(self, root: Path, conf_source: str) -> None:
+        """Fail the build when this artifact would carry a file that holds secrets.
+
+        Every artifact, the sdist too: ``python -m build`` builds the wheel from
+        the sdist, and an sdist is as public as a wheel. Hatchling decides
+        what ships; this asks it about every file that must not.
+        """
+        config = self.build_config
+        shipped: list[str] = []
+        for folder, dirs, files in os.walk(root):
+            relative = Path(folder).relative_to(root).as_posix()
+            relative = "" if relative == "." else relative
+            dirs[:] = sorted(d for d in dirs if not config.directory_is_excluded(d, relative))
+            for name in sorted(files):
+                path = f"{relative}/{name}" if relative else name
+                if never_shipped(path, conf_source) and config.include_path(
+                    path, is_package="__init__.py" in files
+                ):
+                    shipped.append(path)
+        if shipped:
+            listed = ", ".join(shipped[:3]) + (" ..." if len(shipped) > 3 else "")
+            raise PackagingError(
+                f"Cannot build the {self.target_name}: it would ship {listed}, which hold "
+                "secrets; exclude them under [tool.hatch.build] exclude as the kilnflow "
+                "project template does, or move them out of the project."
+            )
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         staging = getattr(self, "_staging", None)
@@ -121,12 +153,32 @@ def packaged_conf_files(conf_root: Path) -> dict[str, Path]:
     }
 
 
+def _secret_conf_file(parts: list[str]) -> bool:
+    """A conf file of the ``local`` env, or a ``credentials*`` file or folder."""
+    return parts[0] in _LOCAL_ENVS or any(part.startswith("credentials") for part in parts)
+
+
 def _never_shipped(parts: list[str]) -> bool:
-    return (
-        parts[0] in _LOCAL_ENVS
-        or "__pycache__" in parts
-        or any(part.startswith("credentials") for part in parts)
-    )
+    return _secret_conf_file(parts) or "__pycache__" in parts
+
+
+def never_shipped(path: str, conf_source: str = "conf") -> bool:
+    """Whether the project file ``path`` (relative, ``/``-separated) holds secrets.
+
+    The ``local`` env and ``credentials*`` of the conf folder, credentials
+    files anywhere, and ``.env`` files: no artifact may carry them.
+    """
+    parts = path.split("/")
+    name = parts[-1]
+    if name == ".env" or name.startswith(".env."):
+        return True
+    if name.startswith("credentials") and name.endswith((".yml", ".yaml", ".json")):
+        return True
+    prefix = conf_source.strip("/").split("/")
+    inside = parts[len(prefix) :]
+    # Hidden files (``conf/local/.gitkeep``) are never configuration.
+    visible = bool(inside) and not name.startswith(".")
+    return parts[: len(prefix)] == prefix and visible and _secret_conf_file(inside)
 
 
 def build_manifest(root: Path, version: str, conf_files: dict[str, Path]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ _SPEC: dict[str, tuple[Callable[[], Any], Callable[[Any], bool], str]] = {
         _is_sequence_of_str,
         "a tuple of distribution names",
     ),
+    "SECRET_NAMES": (
+        tuple,
+        _is_sequence_of_str,
+        "a tuple of name patterns such as '*_SALT'",
+    ),
     "CONF_SOURCE": (lambda: "conf", lambda v: isinstance(v, str) and bool(v), "a folder name"),
     "CONFIG_LOADER_CLASS": (_config_loader_class, lambda v: isinstance(v, type), "a class"),
     "CONFIG_LOADER_ARGS": (dict, lambda v: isinstance(v, Mapping), "a dict of arguments"),

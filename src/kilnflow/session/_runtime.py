@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kilnflow._redact import redact
+from kilnflow._redact import Redactor
 from kilnflow.session._process import process_start
 
 __all__ = [
@@ -39,11 +39,13 @@ def new_session_id() -> str:
     return f"{now:%Y%m%dT%H%M%S.%fZ}-{os.urandom(4).hex()}"
 
 
-def recorded_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment variables a session keeps, secrets redacted."""
+def recorded_environment(
+    redactor: Redactor, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment variables a session keeps, secrets hidden by the project's rule."""
     source = os.environ if environ is None else environ
     return {
-        name: redact(name, value)
+        name: redactor.redact(name, value)
         for name, value in sorted(source.items())
         if name.startswith(_RECORDED_PREFIXES) or name in _RECORDED_NAMES
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from kilnflow._redact import redact_arguments, redact_values
+from kilnflow._redact import Redactor
 from kilnflow._version import __version__
 from kilnflow.errors import SessionError
 from kilnflow.project import (
@@ -106,7 +106,8 @@ class Session:
         self._run_succeeded = False
         self._closed = False
         self._git: Callable[[], dict[str, Any] | None] | None = None
-        self._argv = list(argv) if argv is not None else redact_arguments(sys.argv)
+        self._redactor = Redactor(settings.SECRET_NAMES)
+        self._argv = list(argv) if argv is not None else self._redactor.arguments(sys.argv)
 
     @classmethod
     def create(
@@ -167,11 +168,11 @@ class Session:
             mode="project" if self.project_path else "packaged",
             cwd=os.getcwd(),
             env=self.env,
-            extra_params=redact_values(self.extra_params),
+            extra_params=self._redactor.values(self.extra_params),
             save_version=self.save_version,
             conf_source=str(self._conf_source) if self._conf_source is not None else None,
             argv=self._argv,
-            environment=recorded_environment(),
+            environment=recorded_environment(self._redactor),
             git=None,
             versions=_versions(self.package_name, project_metadata(), manifest),
             build=manifest,
@@ -320,7 +321,7 @@ class Session:
             "namespace": filters["namespace"],
             "runner": type(runner).__name__,
             "env": self.env,
-            "extra_params": redact_values(self.extra_params),
+            "extra_params": self._redactor.values(self.extra_params),
         }
 
     def _run_between_hooks(
@@ -386,12 +387,16 @@ class Session:
             self.store["outcome"] = "interrupted"
             self.store["signal"] = getattr(exc, "signal_name", "SIGINT")
         elif exc is not None:
+            # Messages and tracebacks quote paths and values: hide URL passwords
+            # and the values of secret-looking runtime parameters.
+            secrets = self._redactor.secret_values(self.extra_params)
+            trace = "".join(traceback.format_exception(type(exc), exc, tb))
             self.store["outcome"] = "failed"
             self.store["exception"] = {
                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "message": str(exc),
+                "message": self._redactor.text(str(exc), secrets),
                 "node": getattr(exc, "node_name", None),
-                "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
+                "traceback": self._redactor.text(trace, secrets),
             }
         self.close()
 

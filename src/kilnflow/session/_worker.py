@@ -13,6 +13,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kilnflow._redact import RedactingFormatter
+
 if TYPE_CHECKING:
     from kilnflow.hooks import HookManager
     from kilnflow.runner import WorkerInit
@@ -58,6 +60,6 @@ def set_up_worker(
     root.setLevel(log_level)
     if log_to_stderr and not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(RedactingFormatter(_LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
         root.addHandler(handler)
     return project_hooks()[0]
