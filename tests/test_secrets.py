@@ -8,6 +8,7 @@ and every file of the sdist and the wheel. Every planted secret contains
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -130,7 +131,11 @@ def test_secret_names_nested_params_and_resume_hint_never_leave(make_project) ->
     record = shown(project)
     assert '"KILNFLOW_DB_PASS": "***"' in record
     assert "db={password: '***', user: me}" in record
-    assert_nothing_leaks(result.stderr, record, store_bytes(project))
+    session_id = json.loads(record)["session_id"]
+    rerun = run_cli("session", "rerun", session_id, cwd=project, check=False)
+    assert rerun.returncode == 1
+    assert f"Session {session_id} was given secret values, recorded as ***" in rerun.stderr
+    assert_nothing_leaks(result.stderr, record, store_bytes(project), rerun.stderr)
 
 
 @pytest.mark.parametrize(

@@ -124,6 +124,7 @@ def diff_sessions(first: str, second: str) -> None:
 @click.argument("session_id")
 def rerun_session(session_id: str) -> None:
     """Repeat a session's command line, from the folder it ran in."""
+    from kilnflow._redact import REDACTED
     from kilnflow.errors import SessionError
 
     record = _store().find(session_id)
@@ -135,6 +136,12 @@ def rerun_session(session_id: str) -> None:
         )
     module = "kilnflow" if cli["command"] == "kilnflow" else record["package_name"]
     command = [sys.executable, "-m", module, *cli["args"]]
+    if any(REDACTED in argument for argument in cli["args"]):
+        raise SessionError(
+            f"Session {record['session_id']} was given secret values, recorded as {REDACTED}, "
+            f"so repeating it would run without them; run '{shlex.join(command[2:])}' with the "
+            f"values in place of {REDACTED}, or move them to credentials."
+        )
     cwd = record.get("cwd")
     if cwd is not None and not Path(cwd).is_dir():
         raise SessionError(
