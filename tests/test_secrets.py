@@ -331,3 +331,23 @@ def test_wheel_ships_exactly_the_files_project_mode_reads(make_project, tmp_path
     assert "base/shared/catalog_extra.yml" in shipped
     assert not any(".hidden" in name for name in shipped)
     assert os.path.islink(project / "conf" / "base" / "shared")
+
+
+def test_kilnflow_log_handlers_hide_url_passwords() -> None:
+    import logging
+
+    from kilnflow._redact import RedactingFormatter
+
+    url = f"s3://key:{secret('log')}@bucket/x.csv"
+    try:
+        raise OSError(f"cannot open {url}")
+    except OSError:
+        record = logging.LogRecord(
+            "demo", logging.ERROR, __file__, 1, "loading %s", (url,), sys.exc_info()
+        )
+
+    text = RedactingFormatter("%(name)s: %(message)s").format(record)
+
+    assert text.startswith("demo: loading s3://key:***@bucket/x.csv")
+    assert "OSError: cannot open s3://key:***@bucket/x.csv" in text
+    assert_nothing_leaks(text)
