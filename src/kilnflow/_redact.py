@@ -64,11 +64,11 @@ SECRET_NAMES: tuple[str, ...] = (
 )
 
 # Characters of a host (and port) after the "@" that ends a URL's credentials.
-_HOST = r"[\w.\-:\[\]%~]"
+_HOST = r"\w.\-:\[\]%~"
 # scheme://user:password@host: the password runs to the first "@" that is
-# followed by a host, so passwords holding "@" or "/" are hidden whole.
+# followed by a whole host, so passwords holding "@" or "/" are hidden whole.
 _URL_PASSWORD = re.compile(
-    rf"(?P<head>\b[a-zA-Z][\w+.\-]*://[^/:\s'\"]*:)[^\s'\"]+?(?=@{_HOST}*(?![\w.\-:\[\]%~@]))"
+    rf"(?P<head>\b[a-zA-Z][\w+.\-]*://[^/:\s'\"]*:)[^\s'\"]+?(?=@[{_HOST}]*(?![{_HOST}@]))"
 )
 # ?name=value or &name=value inside URLs: signed URLs carry secrets there.
 _QUERY_VALUE = re.compile(r"(?P<head>[?&;](?P<name>[^=&#\s'\"]+)=)[^&#\s'\"]+")
