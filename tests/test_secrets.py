@@ -35,10 +35,12 @@ def store_bytes(project: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted((project / ".kilnflow").iterdir()))
 
 
-def shown(project: Path) -> str:
-    """``kilnflow session show`` of the latest session."""
+def shown(project: Path) -> tuple[str, str]:
+    """``kilnflow session show`` of the latest session: ``--json``, then as tables."""
     listed = run_cli("session", "list", "--limit", "1", cwd=project).stdout
-    return run_cli("session", "show", listed.split()[0], cwd=project).stdout
+    session_id = listed.split()[0]
+    raw = run_cli("session", "show", session_id, "--json", cwd=project).stdout
+    return raw, run_cli("session", "show", session_id, cwd=project).stdout
 
 
 def assert_nothing_leaks(*outputs: str | bytes) -> None:
@@ -68,7 +70,7 @@ def test_url_passwords_never_leave(make_project, password: str) -> None:  # type
     assert "Traceback" in verbose.stderr
     assert "ftp://kilnuser:***@127.0.0.1:9/readings.json" in quiet.stderr
     assert_nothing_leaks(
-        quiet.stderr, verbose.stderr, listing.stdout, shown(project), store_bytes(project)
+        quiet.stderr, verbose.stderr, listing.stdout, *shown(project), store_bytes(project)
     )
 
 
@@ -128,14 +130,14 @@ def test_secret_names_nested_params_and_resume_hint_never_leave(make_project) ->
     (hint,) = [line for line in result.stderr.splitlines() if line.startswith("To resume:")]
     assert hint.endswith(" --from-nodes report (give again the values hidden as ***)")
     assert "min_valid=11,db_pass=***,pw=***,hash_salt=***" in shlex.split(hint)
-    record = shown(project)
+    record, tables = shown(project)
     assert '"KILNFLOW_DB_PASS": "***"' in record
     assert "db={password: '***', user: me}" in record
     session_id = json.loads(record)["session_id"]
     rerun = run_cli("session", "rerun", session_id, cwd=project, check=False)
     assert rerun.returncode == 1
     assert f"Session {session_id} was given secret values, recorded as ***" in rerun.stderr
-    assert_nothing_leaks(result.stderr, record, store_bytes(project), rerun.stderr)
+    assert_nothing_leaks(result.stderr, record, tables, store_bytes(project), rerun.stderr)
 
 
 @pytest.mark.parametrize(
