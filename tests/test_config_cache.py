@@ -94,3 +94,23 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     for _ in range(2):
         assert load(conf, "parameters", blocked / "cache") == {"rate": 5}
     assert list(tmp_path.glob("**/*.tmp")) == []
+
+
+def test_documents_holding_secrets_are_never_copied(tmp_path: Path) -> None:
+    conf = make_conf(
+        tmp_path,
+        {
+            "base/catalog.yml": "cars: {type: JSONDataset, filepath: 's3://k:ZQXJs3@bucket/c'}\n",
+            "base/parameters.yml": "db: {password: ZQXJparam}\nrate: 1\n",
+            "base/globals.yml": "plain: 1\n",
+        },
+    )
+    cache = tmp_path / "cache"
+
+    assert load(conf, "catalog", cache)["cars"]["filepath"] == "s3://k:ZQXJs3@bucket/c"
+    assert load(conf, "parameters", cache)["db"] == {"password": "ZQXJparam"}
+    load(conf, "globals", cache)
+
+    copies = [path.read_text() for path in cache.iterdir()]
+    assert len(copies) == 1
+    assert "ZQXJ" not in copies[0]

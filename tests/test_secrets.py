@@ -31,8 +31,9 @@ def secret(label: str) -> str:
 
 
 def store_bytes(project: Path) -> bytes:
-    """Every byte the session store wrote: the database and its journal files."""
-    return b"".join(path.read_bytes() for path in sorted((project / ".kilnflow").iterdir()))
+    """Every byte Kilnflow wrote under ``.kilnflow``: the store, its journals, caches."""
+    files = sorted(path for path in (project / ".kilnflow").rglob("*") if path.is_file())
+    return b"".join(path.read_bytes() for path in files)
 
 
 def shown(project: Path) -> tuple[str, str]:

@@ -28,7 +28,10 @@ def load_yaml(data: bytes, where: str, cache: Path | None = None) -> Any:
     With a ``cache`` folder, a document parsed before is read back from its
     JSON copy there, as long as the file's bytes are exactly those it was
     parsed from. Importing PyYAML costs a short run more than everything
-    else it does, and configuration rarely changes between runs.
+    else it does, and configuration rarely changes between runs. A document
+    holding a secret (a URL password, a value under a secret-looking key) is
+    never copied: the cache sits beside the session store, where secrets
+    must not land.
     """
     entry = cache / f"{zlib.crc32(where.encode('utf-8')):08x}.json" if cache else None
     source = data.decode("latin-1")  # every byte kept, so equal text means equal bytes
@@ -43,9 +46,16 @@ def load_yaml(data: bytes, where: str, cache: Path | None = None) -> Any:
         loaded = _load_yaml(data, where)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    if entry is not None and _is_plain_json(loaded):
+    if entry is not None and _is_plain_json(loaded) and not _holds_secrets(source, loaded):
         _write_entry(entry, {"where": where, "source": source, "value": loaded})
     return loaded
+
+
+def _holds_secrets(source: str, loaded: Any) -> bool:
+    from kilnflow._redact import redact_url, redact_values
+
+    hidden = redact_values(loaded) if isinstance(loaded, dict) else loaded
+    return redact_url(source) != source or hidden != loaded
 
 
 def _is_plain_json(value: Any) -> bool:
