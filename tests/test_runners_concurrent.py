@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pickle
 import signal
@@ -67,6 +68,16 @@ def make_lock(_):
 
 def start_method(_):
     return multiprocessing.get_start_method()
+
+
+def chatty(x):
+    import logging
+
+    logger = logging.getLogger("kf_runner_nodes.chatty")
+    for step in range(3):
+        logger.info("value %s step %d in %d", x, step, os.getpid())
+    logger.debug("hidden at INFO")
+    return x
 
 
 def fail_setup():
@@ -190,6 +201,27 @@ def test_every_runner_gives_the_same_outputs_and_runs_every_hook(
     assert sorted(name for name, _, _ in calls) == sorted(ALL_NODES)
     in_parent = {pid == os.getpid() for _, pid, _ in calls}
     assert in_parent == ({True} if kind in ("sequential", "thread") else {False})
+
+
+@pytest.mark.parametrize("kind", ["parallel", "dask"])
+def test_records_logged_in_workers_reach_this_processs_loggers_in_order(
+    kind: str,
+    nodes: ModuleType,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipe = Pipeline([node(nodes.chatty, name, f"out_{name}", name=name) for name in "ab"])
+    catalog = DataCatalog({"a": MemoryDataset("A"), "b": MemoryDataset("B")})
+    with caplog.at_level(logging.INFO):
+        make_runner(kind, request).run(pipe, catalog)
+
+    records = [r for r in caplog.records if r.name == "kf_runner_nodes.chatty"]
+    assert {r.process for r in records}.isdisjoint({os.getpid()})
+    for value in "AB":
+        shown = [m for m in map(logging.LogRecord.getMessage, records) if f" {value} " in m]
+        pid = shown[0].rsplit(" ", 1)[1]
+        assert shown == [f"value {value} step {step} in {pid}" for step in range(3)]
+    assert "hidden at INFO" not in caplog.text
 
 
 def test_thread_runner_runs_ready_nodes_at_the_same_time() -> None:

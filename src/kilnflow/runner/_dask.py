@@ -15,10 +15,11 @@ from every worker.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from uuid import uuid4
 
@@ -63,13 +64,14 @@ def _cloudpickle_dump(obj: Any, file: Any) -> None:
     cloudpickle.dump(obj, file)
 
 
-def _set_up_worker(worker_init: WorkerInit) -> None:
+def _set_up_worker(worker_init: WorkerInit, level: int) -> None:
     """Set up this worker process through this module's own worker state.
 
     The plugin is sent by value; a call to a module-level function reaches the
     worker's :data:`WORKER`, not a copy of it sent along with the plugin.
     """
     end_on_stop_signal()
+    logging.getLogger().setLevel(level)
     WORKER.set_up(worker_init)
 
 
@@ -84,8 +86,8 @@ def _close_worker() -> None:
     discard_unfinished_writes()
 
 
-def _project_plugin(worker_init: WorkerInit) -> Any:
-    """A worker plugin that runs ``worker_init`` on every worker.
+def _project_plugin(worker_init: WorkerInit, level: int) -> Any:
+    """A worker plugin that runs ``worker_init`` on every worker, logging at ``level``.
 
     The class is made here because it must subclass distributed's
     ``WorkerPlugin``, which is not imported with this module; cloudpickle
@@ -94,16 +96,17 @@ def _project_plugin(worker_init: WorkerInit) -> Any:
     from distributed import WorkerPlugin
 
     class ProjectWorkerPlugin(WorkerPlugin):
-        def __init__(self, init: WorkerInit) -> None:
+        def __init__(self, init: WorkerInit, level: int) -> None:
             self.init = init
+            self.level = level
 
         def setup(self, worker: Any) -> None:
-            _set_up_worker(self.init)
+            _set_up_worker(self.init, self.level)
 
         def teardown(self, worker: Any) -> None:
             _close_worker()
 
-    return ProjectWorkerPlugin(worker_init)
+    return ProjectWorkerPlugin(worker_init, level)
 
 
 def _run_task(
@@ -115,6 +118,12 @@ def _run_task(
         for name, (value, output) in inputs.items()
     }
     return task.run(data)
+
+
+def _stop_forwarding(client: Any) -> None:
+    """Undo ``forward_logging``; a cluster already gone has nothing left to undo."""
+    with suppress(Exception):
+        client.unforward_logging()
 
 
 def _duration(result: tuple[float, dict[str, Any]]) -> float:
@@ -228,7 +237,12 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
                 client = stack.enter_context(distributed.Client(cluster))
             elif client is None:
                 client = stack.enter_context(distributed.Client(self.address))
-            self._set_up_workers(client)
+            # Workers' records reach this process's loggers (before the project is
+            # set up there, so workers add no handler of their own).
+            level = logging.getLogger().getEffectiveLevel()
+            client.forward_logging(level=level)
+            stack.callback(_stop_forwarding, client)
+            self._set_up_workers(client, level)
             executor = _DaskExecutor(client)
             try:
                 yield executor
@@ -237,12 +251,12 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
                 raise
             executor.shutdown()
 
-    def _set_up_workers(self, client: Any) -> None:
+    def _set_up_workers(self, client: Any, level: int) -> None:
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
         # register_worker_plugin is the name before distributed 2023.9.
         register = getattr(client, "register_plugin", None) or client.register_worker_plugin
         try:
-            register(_project_plugin(self._worker_init), name=_PLUGIN_NAME)
+            register(_project_plugin(self._worker_init, level), name=_PLUGIN_NAME)
         except Exception as exc:
             raise RunnerError(
                 f"The Dask workers of {client.scheduler.address} could not set themselves up "

@@ -23,6 +23,7 @@ parent saves into its catalog. In the worker, hooks see a plain
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError, did_you_mean
 from kilnflow.runner._base import AbstractRunner, cpu_count
+from kilnflow.runner._logs import forward_records, records_listener
 from kilnflow.runner._signals import HeldSignals
 from kilnflow.runner._task import (
     THREADS_HINT,
@@ -66,12 +68,16 @@ def _pickle_dump(obj: Any, file: Any) -> None:
     pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _start_worker(worker_init: WorkerInit) -> None:
-    """Initialise a pool process: the parent alone handles Ctrl-C.
+def _start_worker(worker_init: WorkerInit, records: Any, level: int) -> None:
+    """Initialise a pool process: the parent alone handles Ctrl-C and shows log records.
 
-    A failed set-up is remembered and reported by the first task (an error
-    raised here would only break the pool, with no reason given).
+    Records of ``level`` and above go to the queue ``records``, which the
+    parent reads into its own loggers (before the project is set up, so the
+    worker adds no handler of its own). A failed set-up is remembered and
+    reported by the first task (an error raised here would only break the
+    pool, with no reason given).
     """
+    forward_records(records, level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     end_on_stop_signal()
     threading.Thread(
@@ -183,23 +189,35 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         from concurrent.futures import ProcessPoolExecutor
 
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
+        context = multiprocessing.get_context(self.start_method)
         with self._signals.installed():
             with self._signals.held():
+                records = context.Queue()
+                listener = records_listener(records)
                 pool = ProcessPoolExecutor(
                     self.max_workers,
-                    mp_context=multiprocessing.get_context(self.start_method),
-                    initializer=partial(_start_worker, self._worker_init),
+                    mp_context=context,
+                    initializer=partial(
+                        _start_worker,
+                        self._worker_init,
+                        records,
+                        logging.getLogger().getEffectiveLevel(),
+                    ),
                 )
             self._in_flight = {}
             try:
                 yield pool
             except BaseException:
+                # The listener's thread is a daemon: a worker killed midway through
+                # sending a record must not keep this process from ending.
                 with self._signals.held():
                     _stop_now(pool)
                 raise
             finally:
                 self._in_flight = {}
             pool.shutdown(wait=True)
+            # The workers have ended, so every record they logged is in the queue.
+            listener.stop()
 
     def _submit(
         self,
