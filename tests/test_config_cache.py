@@ -1,4 +1,4 @@
-"""Parsed YAML kept as JSON between runs: reused only for the very same bytes."""
+"""Parsed YAML and pyproject.toml kept as JSON between runs: reused only for the same bytes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from kilnflow.config import ConfigLoader
 
@@ -114,3 +115,39 @@ def test_documents_holding_secrets_are_never_copied(tmp_path: Path) -> None:
     copies = [path.read_text() for path in cache.iterdir()]
     assert len(copies) == 1
     assert "ZQXJ" not in copies[0]
+
+
+def test_a_run_reads_its_unchanged_pyproject_without_a_toml_parser(make_project: Any) -> None:
+    project = make_project("demo", example=False)
+    (project / ".kilnflow").mkdir()  # as the first run's session store does
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from kilnflow.project import bootstrap_project
+        metadata = bootstrap_project({str(project)!r})
+        print(json.dumps([metadata.version, "tomllib" in sys.modules or "tomli" in sys.modules]))
+        """
+    )
+
+    def bootstrap() -> list[object]:
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+        )
+        loaded: list[object] = json.loads(result.stdout)
+        return loaded
+
+    assert bootstrap() == ["0.1.0", True]
+    assert bootstrap() == ["0.1.0", False]
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text("utf-8").replace('"0.1.0"', '"0.2.0"', 1), "utf-8")
+    assert bootstrap() == ["0.2.0", True]
+
+
+def test_a_build_and_a_first_bootstrap_write_nothing(make_project: Any) -> None:
+    from kilnflow.project import bootstrap_project, read_metadata
+
+    project = make_project("demo", example=False)
+    assert read_metadata(project).package_name == "demo"
+    assert not (project / ".kilnflow").exists()
+    assert bootstrap_project(project).package_name == "demo"
+    assert not (project / ".kilnflow").exists()

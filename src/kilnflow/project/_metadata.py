@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kilnflow._parsed import parse_with_cache
 from kilnflow.errors import ProjectError, did_you_mean
 
 __all__ = ["ProjectMetadata", "find_project_root", "read_metadata"]
@@ -44,8 +45,15 @@ def find_project_root(start: Path) -> Path | None:
     return None
 
 
-def read_metadata(project_path: str | Path) -> ProjectMetadata:
-    """Parse and validate ``<project_path>/pyproject.toml``."""
+def read_metadata(project_path: str | Path, *, keep_parsed: bool = False) -> ProjectMetadata:
+    """Parse and validate ``<project_path>/pyproject.toml``.
+
+    ``keep_parsed`` keeps the parsed file in the project's ``.kilnflow/cache``
+    when the project has that folder (its default session store made it) and
+    reads it back while the file is unchanged, which saves each run importing
+    a TOML parser. Builds, and projects whose sessions are stored elsewhere,
+    get no folder of Kilnflow's in their tree.
+    """
     root = Path(project_path).expanduser().resolve()
     config_file = root / "pyproject.toml"
     if not config_file.is_file():
@@ -53,7 +61,8 @@ def read_metadata(project_path: str | Path) -> ProjectMetadata:
             f"{config_file} does not exist, so {root} is not a Kilnflow project: run "
             "Kilnflow from a project folder, or create one with 'kilnflow new NAME'."
         )
-    document = _read_toml(config_file)
+    state = root / ".kilnflow"
+    document = _read_toml(config_file, state / "cache" if keep_parsed and state.is_dir() else None)
     table = _kilnflow_table(config_file, document)
     missing = [key for key in _REQUIRED if key not in table]
     if missing:
@@ -90,16 +99,22 @@ def read_metadata(project_path: str | Path) -> ProjectMetadata:
     )
 
 
-def _read_toml(config_file: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib
+def _read_toml(config_file: Path, cache: Path | None) -> dict[str, Any]:
+    def parse(data: bytes) -> dict[str, Any]:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib
 
-    try:
-        document: dict[str, Any] = tomllib.loads(config_file.read_text("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ProjectError(f"{config_file} is not valid TOML ({exc}); fix the syntax.") from exc
+        try:
+            parsed: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ProjectError(f"{config_file} is not valid TOML ({exc}); fix the syntax.") from exc
+        return parsed
+
+    document: dict[str, Any] = parse_with_cache(
+        config_file.read_bytes(), str(config_file), cache, parse
+    )
     return document
 
 

@@ -101,7 +101,7 @@ def configure_project(package_name: str) -> None:
 
 def bootstrap_project(project_path: str | Path) -> ProjectMetadata:
     """Configure the project developed at ``project_path`` (project mode)."""
-    metadata = read_metadata(project_path)
+    metadata = read_metadata(project_path, keep_parsed=True)
     source = str(metadata.source_dir)
     if source not in sys.path:
         sys.path.insert(0, source)
