@@ -9,10 +9,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from kilnflow._resources import Traversable, templates
+from kilnflow._resources import templates
 from kilnflow.errors import ProjectError
 from kilnflow.project._metadata import ProjectMetadata
+
+if TYPE_CHECKING:
+    from kilnflow._resources import Traversable
 
 __all__ = ["create_pipeline_files", "create_project", "pipeline_files"]
 
