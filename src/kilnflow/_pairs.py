@@ -34,8 +34,6 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, Any]:
     alias bomb), raises ValueError naming ``option``, the option or argument
     the texts came from.
     """
-    from kilnflow._yaml import parse_scalar
-
     params: dict[str, Any] = {}
     for value in values:
         for item in split_pairs(value):
@@ -45,5 +43,8 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, Any]:
                 raise ValueError(
                     f"{item!r} is not key=value; write {option} key=value,other.key=value."
                 )
+            # Imported at the first value: most runs give no --params at all.
+            from kilnflow._yaml import parse_scalar
+
             params[key] = parse_scalar(raw.strip(), f"{option} {key}")
     return params

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from kilnflow._parsed import parse_with_cache
-from kilnflow._yaml import MAX_DEPTH, nesting_depth, too_deep
-from kilnflow._yaml import load_yaml as _load_yaml
 from kilnflow.errors import ConfigError
 
 __all__ = ["load_json", "load_yaml"]
@@ -28,6 +26,9 @@ def load_yaml(data: bytes, where: str, cache: Path | None = None) -> Any:
     """
 
     def parse(text: bytes) -> Any:
+        # The bounded reader is imported only for a file not parsed before.
+        from kilnflow._yaml import load_yaml as _load_yaml
+
         try:
             return _load_yaml(text, where)
         except ValueError as exc:
@@ -38,6 +39,7 @@ def load_yaml(data: bytes, where: str, cache: Path | None = None) -> Any:
 
 def load_json(data: bytes, where: str) -> Any:
     """Parse JSON, refusing duplicate keys and nesting deeper than the YAML limit."""
+    from kilnflow._yaml import MAX_DEPTH, nesting_depth, too_deep
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = {}
