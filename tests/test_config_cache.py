@@ -151,3 +151,13 @@ def test_a_build_and_a_first_bootstrap_write_nothing(make_project: Any) -> None:
     assert not (project / ".kilnflow").exists()
     assert bootstrap_project(project).package_name == "demo"
     assert not (project / ".kilnflow").exists()
+
+
+def test_an_entry_written_by_another_kilnflow_release_is_parsed_again(tmp_path: Path) -> None:
+    conf = make_conf(tmp_path, {"base/parameters.yml": "rate: 6\n"})
+    cache = tmp_path / "cache"
+    load(conf, "parameters", cache)
+    (entry,) = cache.iterdir()
+    record = json.loads(entry.read_text("utf-8"))
+    entry.write_text(json.dumps({**record, "kilnflow": "0.0.1", "value": {"rate": 7}}), "utf-8")
+    assert load(conf, "parameters", cache) == {"rate": 6}

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kilnflow._version import __version__
+
 __all__ = ["parse_with_cache"]
 
 
@@ -39,11 +41,13 @@ def parse_with_cache(
         cached = json.loads(entry.read_bytes())
     except (OSError, ValueError):
         cached = None
-    if isinstance(cached, dict) and cached.get("where") == where and cached.get("source") == source:
+    # The Kilnflow version too: another release may parse the same bytes differently.
+    key = {"where": where, "kilnflow": __version__, "source": source}
+    if isinstance(cached, dict) and all(cached.get(name) == part for name, part in key.items()):
         return cached.get("value")
     value = parse(data)
     if _is_plain_json(value) and not _holds_secrets(source, value):
-        _write_entry(entry, {"where": where, "source": source, "value": value})
+        _write_entry(entry, {**key, "value": value})
     return value
 
 
