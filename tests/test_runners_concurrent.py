@@ -80,6 +80,15 @@ def chatty(x):
     return x
 
 
+def die_once(x, folder):
+    marker = os.path.join(folder, "died")
+    if not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        os._exit(1)
+    return 2 * x
+
+
 def fail_setup():
     raise ValueError("no project here")
 
@@ -493,6 +502,42 @@ def test_dask_runner_sets_up_project_workers(
     record = SQLiteStore(root / ".kilnflow", session_id).read()
     assert record["run"]["runner"] == "DaskRunner"
     assert set(record["node_durations"]) == {"clean", "summarise", "report"}
+
+
+@pytest.mark.timeout(180)
+def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
+    nodes: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from distributed import Client, LocalCluster
+
+    pipe = Pipeline(
+        [
+            node(nodes.double, "params:x", "base", name="prep"),
+            node(nodes.die_once, ["base", "params:folder"], "after", name="flaky"),
+        ]
+    )
+    catalog = DataCatalog()
+    catalog.add_parameters({"x": 5, "folder": str(tmp_path)})
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+        caplog.at_level(logging.WARNING, logger="kilnflow.runner"),
+    ):
+        runner = DaskRunner(client=client)
+        outputs = runner.run(pipe, catalog)
+
+    # Parameters are on every worker, and 'base' is recomputed if lost: the rerun finds both.
+    assert outputs == {"after": 20}
+    message = runner.rerun_nodes["flaky"]
+    assert message.startswith("Node 'flaky' ran again on Dask worker tcp://127.0.0.1:")
+    assert "after worker tcp://127.0.0.1:" in message
+    assert message in caplog.text
 
 
 def test_dask_runner_starts_and_closes_its_own_cluster(nodes: ModuleType, tmp_path: Path) -> None:

@@ -61,6 +61,8 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
         self._max_workers = max_workers
         #: Seconds each node of the last run took, by node name.
         self.node_durations: dict[str, float] = {}
+        #: Nodes of the last run that ran more than once (a worker was lost), with why.
+        self.rerun_nodes: dict[str, str] = {}
 
     @property
     def max_workers(self) -> int:
@@ -138,6 +140,7 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
         for name in pipeline.datasets():
             catalog.get(name)  # constructed now, so a missing library fails before any node
         self.node_durations = {}
+        self.rerun_nodes = {}
         with stop_signals_interrupt():
             self._prepare(pipeline, catalog, hook_manager, worker_init)
             self._schedule(pipeline, catalog, hook_manager, session_id, progress or log_progress)

@@ -41,9 +41,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DaskRunner"]
 
+logger = logging.getLogger("kilnflow.runner")
+
 _T = TypeVar("_T")
 _INSTALL = 'DaskRunner needs dask.distributed: pip install "kilnflow[dask]".'
 _PLUGIN_NAME = "kilnflow-project"
+#: Event topic on which each task says which worker started it.
+_STARTED_TOPIC = "kilnflow-node-started"
 
 #: Where a memory dataset lives on the cluster: a future, and the output name
 #: to pick from that node's result (None when the future holds the data itself).
@@ -113,6 +117,10 @@ def _run_task(
     task: Task, inputs: Mapping[str, tuple[Any, str | None]]
 ) -> tuple[float, dict[str, Any]]:
     """Run one node's task on a worker; the futures in ``inputs`` arrive resolved."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(_STARTED_TOPIC, {"node": task.node.name, "worker": worker.address})
     data = {
         name: value if output is None else value[1][output]
         for name, (value, output) in inputs.items()
@@ -139,8 +147,15 @@ class _DaskExecutor(Executor):
     def __init__(self, client: Any) -> None:
         self.client = client
         self.remote: dict[str, _Remote] = {}
+        #: The workers that started each node, in order: more than one when Dask re-ran it.
+        self.started: dict[str, list[str]] = {}
         # Unfinished tasks only: holding finished ones would keep their data alive.
         self._running: set[Any] = set()
+        client.subscribe_topic(_STARTED_TOPIC, self._note_start)
+
+    def _note_start(self, event: tuple[float, Mapping[str, str]]) -> None:
+        _, message = event
+        self.started.setdefault(message["node"], []).append(message["worker"])
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         future: Future[_T] = Future()
@@ -165,12 +180,15 @@ class _DaskExecutor(Executor):
         return task
 
     def scatter(self, data: Any) -> Any:
+        """Send data to every worker, so that it survives the loss of any one of them."""
         # A list around the data, or a dict would be scattered item by item.
-        return self.client.scatter([data], hash=False)[0]
+        return self.client.scatter([data], hash=False, broadcast=True)[0]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self.client.cancel(list(self._running))
+        with suppress(Exception):
+            self.client.unsubscribe_topic(_STARTED_TOPIC)
         self._running.clear()
         self.remote.clear()
 
@@ -249,7 +267,20 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
             except BaseException:
                 executor.shutdown(cancel_futures=True)
                 raise
+            self._report_reruns(executor)
             executor.shutdown()
+
+    def _report_reruns(self, executor: _DaskExecutor) -> None:
+        """Warn about nodes Dask ran again because a worker running them was lost."""
+        for name, workers in executor.started.items():
+            if len(workers) > 1:
+                message = (
+                    f"Node {name!r} ran again on Dask worker {workers[-1]} after worker "
+                    f"{', '.join(workers[:-1])}, where it ran, was lost (it died or left the "
+                    "cluster); its outputs come from the last run, so check that it can run twice."
+                )
+                logger.warning(message)
+                self.rerun_nodes[name] = message
 
     def _set_up_workers(self, client: Any, level: int) -> None:
         assert self._worker_init is not None, "_prepare sets the worker initialiser"

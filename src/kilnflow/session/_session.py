@@ -355,6 +355,8 @@ class Session:
         finally:
             self.store["run_seconds"] = time.perf_counter() - start
             self.store["node_durations"] = dict(runner.node_durations)
+            if runner.rerun_nodes:
+                self.store["rerun_nodes"] = dict(runner.rerun_nodes)
         hooks.after_pipeline_run(
             run_params=run_params, run_result=outputs, pipeline=selected, catalog=catalog
         )
