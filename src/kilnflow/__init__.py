@@ -8,9 +8,9 @@ subpackage, so import it from there.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kilnflow._lazy import lazy_names
 from kilnflow._version import __version__
 
 _LAZY = {
@@ -45,13 +45,7 @@ if TYPE_CHECKING:
     from kilnflow.runner import SequentialRunner
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kilnflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -8,8 +8,9 @@ threads (:class:`ThreadRunner`), in worker processes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kilnflow._lazy import lazy_names
 from kilnflow.runner._base import AbstractRunner
 from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._sequential import SequentialRunner
@@ -42,15 +43,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kilnflow.runner' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
