@@ -79,7 +79,7 @@ def test_cli_help_loads_no_heavy_module(argv: list[str]) -> None:
     assert modules_loaded_by(code) == []
 
 
-def test_a_repeated_run_of_the_starter_project_loads_no_yaml(make_project: Any) -> None:
+def test_a_repeated_run_of_the_starter_project_loads_no_yaml_nor_fsspec(make_project: Any) -> None:
     project = make_project("demo")
     code = f"""
         import os
@@ -88,9 +88,9 @@ def test_a_repeated_run_of_the_starter_project_loads_no_yaml(make_project: Any) 
         kilnflow.cli.main(["run"])
     """
     assert "yaml" in modules_loaded_by(code)
-    # The first run kept the parsed configuration: the same files need no parser.
-    # sqlite3 records the session; fsspec reads the example's local JSON files.
-    assert set(modules_loaded_by(code)) <= {"sqlite3", "fsspec"}
+    # The first run kept the parsed configuration: the same files need no parser,
+    # and local files need no fsspec. sqlite3 records the session.
+    assert modules_loaded_by(code) == ["sqlite3"]
 
 
 def test_public_api_is_exactly_this() -> None:

@@ -250,10 +250,43 @@ def storage_options(
     return {**(fs_args or {}), **(credentials or {})}
 
 
+def _is_url(filepath: str) -> bool:
+    return "://" in filepath or "::" in filepath
+
+
 def absolute(filepath: str) -> str:
     """A relative local path means the working directory of now, not of first use."""
-    is_url = "://" in filepath or "::" in filepath
-    return filepath if is_url else os.path.abspath(filepath)
+    return filepath if _is_url(filepath) else os.path.abspath(filepath)
+
+
+class _LocalDisk:
+    """The file-system calls FileDataset itself makes, on the local disk.
+
+    Importing fsspec (with asyncio and ssl) costs a short run more than all
+    its scheduling, so a local path with no storage options is read and
+    written with the standard library. Its paths are fsspec's for the same
+    file; subclasses that ask :meth:`PathDataset._filesystem` still get
+    fsspec's file system.
+    """
+
+    protocol = ("file", "local")
+
+    def open(self, path: str, mode: str) -> IO[Any]:
+        return open(path, mode)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        import glob
+
+        return sorted(glob.glob(pattern))
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Nothing is cached, so there is nothing to forget."""
+
+
+_LOCAL_DISK = _LocalDisk()
 
 
 class PathDataset(AbstractDataset):
@@ -311,13 +344,19 @@ class PathDataset(AbstractDataset):
         self._overwrite_save_version = overwrite_save_version
         self._target = absolute(self._filepath)
         self._fs_path: tuple[Any, str] | None = None
+        # A plain local path, named as fsspec names it; None when fsspec must serve it.
+        self._local_path = (
+            None
+            if _is_url(self._filepath) or self._storage_options
+            else self._target.replace(os.sep, "/")
+        )
         if self._requires:
             require(
                 f"{type_label(type(self))} for {self._filepath!r}", self._extra, *self._requires
             )
 
     def _exists(self) -> bool:
-        fs, path = self._filesystem()
+        fs, path = self._files()
         try:
             target = self._load_path(fs, path)
         except VersionNotFoundError:
@@ -335,6 +374,16 @@ class PathDataset(AbstractDataset):
             info["load_version"] = self._load_version
             info["save_version"] = self._save_version
         return info
+
+    def _files(self) -> tuple[Any, str]:
+        """The file system this class's own load, save and exists use, and the path on it.
+
+        The local disk through the standard library for a plain local path,
+        else :meth:`_filesystem`.
+        """
+        if self._local_path is not None:
+            return _LOCAL_DISK, self._local_path
+        return self._filesystem()
 
     def _filesystem(self) -> tuple[Any, str]:
         """Return the fsspec file system and the path on it, created on first use."""
@@ -378,10 +427,10 @@ class FileDataset(PathDataset):
     def _save_to(self, file: BinaryIO, data: Any) -> None: ...
 
     def _load(self) -> Any:
-        fs, path = self._filesystem()
+        fs, path = self._files()
         with fs.open(self._load_path(fs, path), "rb") as file:
             return self._load_from(file)
 
     def _save(self, data: Any) -> None:
-        fs, path = self._filesystem()
+        fs, path = self._files()
         write_file(fs, self._save_path(fs, path), lambda file: self._save_to(file, data))
