@@ -23,7 +23,7 @@ _COMMANDS = {
     "info": ("kilnflow.cli._info", "info", "Show Kilnflow, the project and installed projects."),
     "pipeline": ("kilnflow.cli._info", "pipeline", "List, describe, create and delete pipelines."),
     "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
-    "session": ("kilnflow.cli._session", "session", "List, show and rerun recorded sessions."),
+    "session": ("kilnflow.cli._session", "session", "List, show, compare and rerun sessions."),
     "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
     "airflow": ("kilnflow.cli._deploy", "airflow", "Deploy the wheel as an Airflow DAG."),
     "docker": ("kilnflow.cli._deploy", "docker", "Write a Dockerfile for the project's wheel."),
