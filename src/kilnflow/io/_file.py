@@ -14,7 +14,6 @@ import contextlib
 import io
 import os
 import posixpath
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any, BinaryIO, ClassVar, Literal, TextIO, overload
@@ -75,11 +74,18 @@ def discard_unfinished_writes() -> None:
     """
     for temporary in list(_UNFINISHED):
         if os.path.isdir(temporary) and not os.path.islink(temporary):
-            shutil.rmtree(temporary, ignore_errors=True)
+            _remove_tree(temporary, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
         _UNFINISHED.discard(temporary)
+
+
+def _remove_tree(path: str, *, ignore_errors: bool = False) -> None:
+    """``shutil.rmtree``, imported when a folder is removed: most runs never do."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _temporary_sibling(target: str | os.PathLike[str]) -> tuple[str, str]:
@@ -152,13 +158,13 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
             os.replace(target, aside)
         os.replace(temporary, target)
     except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        _remove_tree(temporary, ignore_errors=True)
         raise
     finally:
         _UNFINISHED.discard(temporary)
     if aside is not None:
         if os.path.isdir(aside) and not os.path.islink(aside):
-            shutil.rmtree(aside)
+            _remove_tree(aside)
         else:
             os.unlink(aside)
 
