@@ -215,9 +215,15 @@ def test_fifty_concurrent_runs_are_all_recorded(tmp_path: Path, store_url: str) 
         )
         for number in range(50)
     ]
-    failures = [process.stderr.read() for process in processes if process.wait(timeout=600) != 0]
-    for process in processes:
-        process.stderr.close()  # type: ignore[union-attr]
+    try:
+        # communicate() drains stderr while waiting, so a chatty run cannot fill its pipe.
+        errors = [process.communicate(timeout=600)[1] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    failures = [error for process, error in zip(processes, errors) if process.returncode != 0]
 
     rows = DatabaseStore(store_url, "").summaries(100)
     assert failures == []
