@@ -10,7 +10,8 @@ import sqlite3
 import stat
 import subprocess
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -168,8 +169,12 @@ def _wait_for_running(project: Path, env: dict[str, str] | None = None) -> str:
     raise AssertionError("the run never recorded its start")
 
 
-def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None:
-    project = new_project(tmp_path)
+@contextmanager
+def _killed_on_exit(project: Path) -> Iterator[tuple[int, str]]:
+    """A ``kilnflow run`` hanging in its first node: its PID and session id; SIGKILLed on exit.
+
+    SIGKILL, because a process that dies without a word is what the lost check is for.
+    """
     _hang_in_clean(project)
     process = subprocess.Popen(
         [str(SCRIPTS / "kilnflow"), "run"],
@@ -178,19 +183,24 @@ def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None
         stderr=subprocess.DEVNULL,
     )
     try:
-        session_id = _wait_for_running(project)
-        # Alive: listing leaves it alone.
-        assert show(project, session_id)["outcome"] == "running"
+        yield process.pid, _wait_for_running(project)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    with _killed_on_exit(project) as (pid, session_id):
+        # Alive: listing leaves it alone.
+        assert show(project, session_id)["outcome"] == "running"
 
     listed = run_cli("session", "list", cwd=project).stdout
     record = show(project, session_id)
 
     assert listed.split()[:2] == [session_id, "lost"]
     assert record["outcome"] == "lost"
-    assert record["pid"] == process.pid
+    assert record["pid"] == pid
     assert record["host"] == socket.gethostname()
     assert record["lost_noticed_at"] >= record["started_at"]
     assert run_cli("session", "list", "--outcome", "running", cwd=project).stdout.strip() == (
@@ -201,18 +211,8 @@ def test_a_killed_run_is_marked_lost_not_running_forever(tmp_path: Path) -> None
 def test_starting_a_run_marks_the_lost_sessions_of_this_host(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     source = (project / NODES).read_text()
-    _hang_in_clean(project)
-    process = subprocess.Popen(
-        [str(SCRIPTS / "kilnflow"), "run"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        killed = _wait_for_running(project)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+    with _killed_on_exit(project) as (_, killed):
+        pass
     (project / NODES).write_text(source)
 
     run_cli("run", cwd=project)  # no listing in between: the start itself notices
