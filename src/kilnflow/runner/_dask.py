@@ -117,10 +117,12 @@ def _run_task(
     task: Task, inputs: Mapping[str, tuple[Any, str | None]]
 ) -> tuple[float, dict[str, Any]]:
     """Run one node's task on a worker; the futures in ``inputs`` arrive resolved."""
-    from distributed import get_worker
+    from distributed import get_client, get_worker
 
-    worker = get_worker()
-    worker.log_event(_STARTED_TOPIC, {"node": task.node.name, "worker": worker.address})
+    # Through the scheduler before the node runs (a worker's own events are sent
+    # later, and lost if the node kills it), so a run that Dask repeats is seen.
+    address = get_worker().address
+    get_client().log_event(_STARTED_TOPIC, {"node": task.node.name, "worker": address})
     data = {
         name: value if output is None else value[1][output]
         for name, (value, output) in inputs.items()
@@ -275,9 +277,10 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         for name, workers in executor.started.items():
             if len(workers) > 1:
                 message = (
-                    f"Node {name!r} ran again on Dask worker {workers[-1]} after worker "
-                    f"{', '.join(workers[:-1])}, where it ran, was lost (it died or left the "
-                    "cluster); its outputs come from the last run, so check that it can run twice."
+                    f"Dask ran node {name!r} again on worker {workers[-1]} after worker "
+                    f"{', '.join(workers[:-1])}, which ran it or held its outputs, was lost "
+                    "(it died or left the cluster); its outputs come from the last run, so "
+                    "check that the node can run twice."
                 )
                 logger.warning(message)
                 self.rerun_nodes[name] = message
