@@ -530,6 +530,8 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
         Client(cluster) as client,
         caplog.at_level(logging.WARNING, logger="kilnflow.runner"),
     ):
+        # Parameters go to every worker present: wait for both.
+        client.wait_for_workers(2)
         runner = DaskRunner(client=client)
         outputs = runner.run(pipe, catalog)
 
@@ -545,6 +547,36 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
         message,
     ), message
     assert message in caplog.text
+
+
+@pytest.mark.timeout(180)
+def test_dask_says_when_the_cluster_lost_what_a_node_needs(
+    nodes: ModuleType, tmp_path: Path
+) -> None:
+    from distributed import Client, LocalCluster
+
+    pipe = Pipeline([node(nodes.die_once, ["params:x", "params:folder"], "after", name="flaky")])
+    catalog = DataCatalog()
+    catalog.add_parameters({"x": 5, "folder": str(tmp_path)})
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(1)
+        with pytest.raises(NodeFailedError) as caught:
+            DaskRunner(client=client).run(pipe, catalog)
+
+    # Its only worker died holding the parameters: nothing can bring them back.
+    message = str(caught.value)
+    assert "Dask dropped node 'flaky'" in message
+    assert "the cluster lost data the node needs, or every worker" in message
+    assert "already forgotten" not in message.split("): ", 1)[1]
 
 
 def test_dask_runner_starts_and_closes_its_own_cluster(nodes: ModuleType, tmp_path: Path) -> None:

@@ -321,7 +321,20 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     def _finish(
         self, executor: _DaskExecutor, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
-        duration: float = future.result()
+        from concurrent.futures import CancelledError
+
+        try:
+            duration: float = future.result()
+        except CancelledError as exc:
+            try:
+                workers = f"it has {len(executor.client.scheduler_info()['workers'])} worker(s) now"
+            except Exception:
+                workers = "its scheduler does not answer"
+            raise RunnerError(
+                f"Dask dropped node {node.name!r} ({exc}): the cluster lost data the node "
+                f"needs, or every worker; {workers}. Check why workers died or left (the "
+                "scheduler's log names them), then run again."
+            ) from exc
         free = [name for name in node.outputs if name in self._free_memory]
         if free:
             task, _ = executor.remote[free[0]]
