@@ -530,12 +530,11 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
         Client(cluster) as client,
         caplog.at_level(logging.WARNING, logger="kilnflow.runner"),
     ):
-        # Parameters go to every worker present: wait for both.
         client.wait_for_workers(2)
         runner = DaskRunner(client=client)
         outputs = runner.run(pipe, catalog)
 
-    # Parameters are on every worker, and 'base' is recomputed if lost: the rerun finds both.
+    # Parameters travel with the tasks, and 'base' is recomputed if lost.
     assert outputs == {"after": 20}
     # 'prep' ran again too when its output was on the worker that died.
     assert "flaky" in runner.rerun_nodes
@@ -550,7 +549,7 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
 
 
 @pytest.mark.timeout(180)
-def test_dask_says_when_the_cluster_lost_what_a_node_needs(
+def test_dask_parameters_survive_the_loss_of_the_only_worker_holding_them(
     nodes: ModuleType, tmp_path: Path
 ) -> None:
     from distributed import Client, LocalCluster
@@ -569,14 +568,12 @@ def test_dask_says_when_the_cluster_lost_what_a_node_needs(
         Client(cluster) as client,
     ):
         client.wait_for_workers(1)
-        with pytest.raises(NodeFailedError) as caught:
-            DaskRunner(client=client).run(pipe, catalog)
+        runner = DaskRunner(client=client)
+        outputs = runner.run(pipe, catalog)
 
-    # Its only worker died holding the parameters: nothing can bring them back.
-    message = str(caught.value)
-    assert "Dask dropped node 'flaky'" in message
-    assert "the cluster lost data the node needs, or every worker" in message
-    assert "already forgotten" not in message.split("): ", 1)[1]
+    # Its only worker died; the restarted one still had the parameters.
+    assert outputs == {"after": 10}
+    assert list(runner.rerun_nodes) == ["flaky"]
 
 
 def test_dask_runner_starts_and_closes_its_own_cluster(nodes: ModuleType, tmp_path: Path) -> None:

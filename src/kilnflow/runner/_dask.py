@@ -181,11 +181,6 @@ class _DaskExecutor(Executor):
         task.add_done_callback(self._running.discard)
         return task
 
-    def scatter(self, data: Any) -> Any:
-        """Send data to every worker, so that it survives the loss of any one of them."""
-        # A list around the data, or a dict would be scattered item by item.
-        return self.client.scatter([data], hash=False, broadcast=True)[0]
-
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self.client.cancel(list(self._running))
@@ -309,9 +304,9 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         task = Task.of(node, catalog, session_id)
         inputs: dict[str, _Remote] = {}
         for name in task.memory_inputs:
-            if name not in executor.remote:
-                executor.remote[name] = (executor.scatter(catalog.load(name)), None)
-            inputs[name] = executor.remote[name]
+            # Data from this process travels inside the task, which the scheduler keeps,
+            # so a rerun elsewhere still has it after the worker holding it is lost.
+            inputs[name] = executor.remote.get(name) or (catalog.load(name), None)
         remote = executor.task(_run_task, task, inputs)
         for name in task.memory_outputs:
             executor.remote[name] = (remote, name)
@@ -321,20 +316,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     def _finish(
         self, executor: _DaskExecutor, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
-        from concurrent.futures import CancelledError
-
-        try:
-            duration: float = future.result()
-        except CancelledError as exc:
-            try:
-                workers = f"it has {len(executor.client.scheduler_info()['workers'])} worker(s) now"
-            except Exception:
-                workers = "its scheduler does not answer"
-            raise RunnerError(
-                f"Dask dropped node {node.name!r} ({exc}): the cluster lost data the node "
-                f"needs, or every worker; {workers}. Check why workers died or left (the "
-                "scheduler's log names them), then run again."
-            ) from exc
+        duration: float = future.result()
         free = [name for name in node.outputs if name in self._free_memory]
         if free:
             task, _ = executor.remote[free[0]]
