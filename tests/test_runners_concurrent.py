@@ -576,6 +576,56 @@ def test_dask_parameters_survive_the_loss_of_the_only_worker_holding_them(
     assert list(runner.rerun_nodes) == ["flaky"]
 
 
+FLAKY_PIPELINE = """
+import os
+
+from kilnflow.pipeline import Pipeline, node
+
+
+def die_once(x):
+    marker = os.path.join(os.environ["KILNFLOW_TEST_MARKERS"], "died")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return x
+
+
+def create_pipeline(**kwargs):
+    return Pipeline([node(die_once, "params:min_valid", "survived", name="flaky")])
+"""
+
+
+@pytest.mark.timeout(180)
+def test_the_session_records_a_node_dask_ran_again(
+    make_project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client, LocalCluster
+
+    root = make_project()
+    (root / "src" / "demo" / "pipelines" / "flaky").mkdir()
+    (root / "src" / "demo" / "pipelines" / "flaky" / "__init__.py").write_text(FLAKY_PIPELINE)
+    monkeypatch.setenv("KILNFLOW_TEST_MARKERS", str(tmp_path))
+    bootstrap_project(root)
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+        Session.create() as session,
+    ):
+        client.wait_for_workers(2)
+        session.run(pipeline_name="flaky", runner=DaskRunner(client=client))
+
+    record = SQLiteStore(root / ".kilnflow", session.session_id).read()
+    assert record["outcome"] == "success"
+    assert list(record["rerun_nodes"]) == ["flaky"]
+    assert record["rerun_nodes"]["flaky"].startswith("Dask ran node 'flaky' again on worker")
+
+
 def test_dask_runner_starts_and_closes_its_own_cluster(nodes: ModuleType, tmp_path: Path) -> None:
     before = descendants(os.getpid())
     pipe, catalog = example(nodes, tmp_path)
