@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +73,39 @@ def run_cli(
             f"{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def new_project(parent: Path, name: str = "demo", *options: str) -> Path:
+    """``kilnflow new NAME`` in ``parent``; return the project folder."""
+    result = run_cli("new", name, *options, cwd=parent)
+    project = parent / name
+    assert f"Created {project}" in result.stdout
+    return project
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failed command prints on stderr (no traceback)."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    return lines[0]
+
+
+def session_ids(project: Path) -> list[str]:
+    """Recorded session ids, newest first, as ``kilnflow session list`` prints them."""
+    out = run_cli("session", "list", "--limit", "100", cwd=project).stdout
+    if out.strip() == "No sessions recorded yet.":
+        return []
+    return [line.split()[0] for line in out.splitlines()]
+
+
+def show(project: Path, session_id: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(
+        run_cli("session", "show", "--json", session_id, cwd=project).stdout
+    )
+    return record
 
 
 @pytest.fixture(scope="session")

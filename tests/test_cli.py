@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import SCRIPTS, run_cli, run_project_tests
 
+from conftest import (
+    SCRIPTS,
+    error_line,
+    new_project,
+    run_cli,
+    run_project_tests,
+    session_ids,
+    show,
+)
 from kilnflow import __version__
 
 REPORT = """\
@@ -40,14 +48,6 @@ SUMMARY = {
 ALL_NODES = {"clean", "summarise", "report"}
 
 
-def new_project(parent: Path, name: str = "demo", *options: str) -> Path:
-    """``kilnflow new NAME`` in ``parent``; return the project folder."""
-    result = run_cli("new", name, *options, cwd=parent)
-    project = parent / name
-    assert f"Created {project}" in result.stdout
-    return project
-
-
 def summary_file(project: Path) -> Path:
     return project / "data" / "processed" / "station_summary.json"
 
@@ -66,34 +66,9 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The one line a failed command prints on stderr (no traceback)."""
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
-
-
 def empty(folder: Path) -> bool:
     """True when ``folder`` is missing or holds nothing (no partial or temporary files)."""
     return not folder.exists() or not any(folder.iterdir())
-
-
-def session_ids(project: Path) -> list[str]:
-    """Recorded session ids, newest first, as ``kilnflow session list`` prints them."""
-    out = run_cli("session", "list", "--limit", "100", cwd=project).stdout
-    if out.strip() == "No sessions recorded yet.":
-        return []
-    return [line.split()[0] for line in out.splitlines()]
-
-
-def show(project: Path, session_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads(
-        run_cli("session", "show", "--json", session_id, cwd=project).stdout
-    )
-    return record
 
 
 def latest(project: Path) -> dict[str, Any]:

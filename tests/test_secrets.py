@@ -18,8 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_cli
 
+from conftest import run_cli
 from kilnflow._redact import REDACTED, SECRET_NAMES, Redactor, redact_url
 from kilnflow.io import JSONDataset
 

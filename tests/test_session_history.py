@@ -6,8 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import run_cli
-from test_cli import new_project, session_ids
+from conftest import new_project, run_cli, session_ids
 
 NODES = Path("src") / "demo" / "pipelines" / "readings" / "nodes.py"
 

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, run_cli
+from conftest import SCRIPTS, error_line, new_project, run_cli, session_ids, show
 from kilnflow.errors import SessionError
 from kilnflow.session import DatabaseStore, SQLiteStore
-from test_cli import error_line, new_project, session_ids, show
 
 NODES = Path("src") / "demo" / "pipelines" / "readings" / "nodes.py"
 

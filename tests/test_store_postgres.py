@@ -18,8 +18,7 @@ from uuid import uuid4
 
 import pytest
 
-from conftest import SCRIPTS, run_cli
-from test_cli import error_line, new_project
+from conftest import SCRIPTS, error_line, new_project, run_cli
 
 #: Has an "@" so that percent-encoding and redaction both meet a hard case.
 PASSWORD = "s3cr3t@kiln"

@@ -13,8 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_cli
 
+from conftest import run_cli
 from kilnflow.packaging import package_project
 
 LAUGHS = (
