@@ -187,8 +187,13 @@ def read_terminal(command: list[str], cwd: Path) -> tuple[int, str]:
         if not chunk:
             break
         shown += chunk
-    process.wait(timeout=120)
-    os.close(controller)
+    try:
+        process.wait(timeout=120)
+    finally:
+        os.close(controller)
+        if process.poll() is None:  # timed out: stop it by PID before failing
+            process.kill()
+            process.wait()
     return process.returncode, shown.decode(errors="replace")
 
 
