@@ -75,6 +75,36 @@ def run_cli(
     return result
 
 
+def run_concurrently(
+    commands: list[list[str]], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> list[tuple[int, int, str]]:
+    """Start every command at once; each one's PID, exit code and stderr once all have ended.
+
+    stderr is drained while waiting, so a chatty command cannot block on a full
+    pipe; a command still running at the timeout is killed by its PID.
+    """
+    environment = {**os.environ, **(env or {})}
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    try:
+        errors = [process.communicate(timeout=timeout)[1] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return [(p.pid, p.returncode, error) for p, error in zip(processes, errors)]
+
+
 def new_project(parent: Path, name: str = "demo", *options: str) -> Path:
     """``kilnflow new NAME`` in ``parent``; return the project folder."""
     result = run_cli("new", name, *options, cwd=parent)

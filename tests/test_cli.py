@@ -17,6 +17,7 @@ from conftest import (
     error_line,
     new_project,
     run_cli,
+    run_concurrently,
     run_project_tests,
     session_ids,
     show,
@@ -684,20 +685,12 @@ def test_session_list_outside_a_project_uses_kilnflow_home(tmp_path: Path) -> No
 def test_concurrent_runs_are_all_recorded(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     params = ["min_valid=0", "min_valid=11", "min_valid=0", "min_valid=11"]
-    processes = [
-        subprocess.Popen(
-            [str(SCRIPTS / "kilnflow"), "run", "--params", value],
-            cwd=project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for value in params
-    ]
-    results = [(process, *process.communicate(timeout=120)) for process in processes]
+    results = run_concurrently(
+        [[str(SCRIPTS / "kilnflow"), "run", "--params", value] for value in params], cwd=project
+    )
 
-    for process, _, stderr in results:
-        assert process.returncode == 0, stderr
+    for _, returncode, stderr in results:
+        assert returncode == 0, stderr
     ids = session_ids(project)
     assert len(set(ids)) == len(params)
     records = [show(project, session_id) for session_id in ids]

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import pytest
 
-from conftest import SCRIPTS, error_line, new_project, run_cli
+from conftest import SCRIPTS, error_line, new_project, run_cli, run_concurrently
 
 #: Has an "@" so that percent-encoding and redaction both meet a hard case.
 PASSWORD = "s3cr3t@kiln"
@@ -202,33 +202,22 @@ def test_fifty_concurrent_runs_are_all_recorded(tmp_path: Path, store_url: str) 
     from kilnflow.session import DatabaseStore
 
     project = new_project(tmp_path)
-    environment = {**os.environ, "KILNFLOW_STORE": store_url}
-    processes = [
-        subprocess.Popen(
-            [str(SCRIPTS / "kilnflow"), "run", "--params", f"min_valid={number % 2 * 11}"],
-            cwd=project,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for number in range(50)
-    ]
-    try:
-        # communicate() drains stderr while waiting, so a chatty run cannot fill its pipe.
-        errors = [process.communicate(timeout=600)[1] for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    failures = [error for process, error in zip(processes, errors) if process.returncode != 0]
+    results = run_concurrently(
+        [
+            [str(SCRIPTS / "kilnflow"), "run", "--params", f"min_valid={number % 2 * 11}"]
+            for number in range(50)
+        ],
+        cwd=project,
+        env={"KILNFLOW_STORE": store_url},
+        timeout=600,
+    )
+    failures = [stderr for _, returncode, stderr in results if returncode != 0]
 
     rows = DatabaseStore(store_url, "").summaries(100)
     assert failures == []
     assert len(rows) == 50
     assert {row["outcome"] for row in rows} == {"success"}
-    assert {row["pid"] for row in rows} == {process.pid for process in processes}
+    assert {row["pid"] for row in rows} == {pid for pid, _, _ in results}
 
 
 def test_a_wrong_password_is_one_line_without_the_password(
