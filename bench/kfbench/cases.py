@@ -199,58 +199,38 @@ def build_cases(setup: Setup, plan: Plan, loops: int) -> list[Case]:
                     ),
                 )
             )
-    for runner in ("sequential", "parallel"):
-        cases.append(
-            Case(
-                f"cpu.{runner}",
-                "4 runners, in-process",
-                f"cpu_{CPU_NODES} (~{CPU_SECONDS} s each): {runner.capitalize()}Runner",
-                pair(
-                    side(
-                        kf,
-                        inprocess("kilnflow", setup, f"cpu_{CPU_NODES}", runner, loops=loops),
-                        kfp,
-                        n(5, 2),
-                        warmup=False,
-                        inner="inprocess",
+    # Workloads whose runners are compared: case prefix, pipeline, title, runtime params.
+    workloads = (
+        ("cpu", f"cpu_{CPU_NODES}", f"cpu_{CPU_NODES} (~{CPU_SECONDS} s each)", {"loops": loops}),
+        ("real", "realistic", "realistic (pandas + 4 scikit-learn models)", {}),
+    )
+    for prefix, pipeline, title, params in workloads:
+        for runner in ("sequential", "parallel"):
+            cases.append(
+                Case(
+                    f"{prefix}.{runner}",
+                    "4 runners, in-process",
+                    f"{title}: {runner.capitalize()}Runner",
+                    pair(
+                        side(
+                            kf,
+                            inprocess("kilnflow", setup, pipeline, runner, **params),
+                            kfp,
+                            n(5, 2),
+                            warmup=False,
+                            inner="inprocess",
+                        ),
+                        side(
+                            kd,
+                            inprocess("kedro", setup, pipeline, runner, **params),
+                            kdp,
+                            n(5, 2),
+                            warmup=False,
+                            inner="inprocess",
+                        ),
                     ),
-                    side(
-                        kd,
-                        inprocess("kedro", setup, f"cpu_{CPU_NODES}", runner, loops=loops),
-                        kdp,
-                        n(5, 2),
-                        warmup=False,
-                        inner="inprocess",
-                    ),
-                ),
+                )
             )
-        )
-    for runner in ("sequential", "parallel"):
-        cases.append(
-            Case(
-                f"real.{runner}",
-                "4 runners, in-process",
-                f"realistic (pandas + 4 scikit-learn models): {runner.capitalize()}Runner",
-                pair(
-                    side(
-                        kf,
-                        inprocess("kilnflow", setup, "realistic", runner),
-                        kfp,
-                        n(5, 2),
-                        warmup=False,
-                        inner="inprocess",
-                    ),
-                    side(
-                        kd,
-                        inprocess("kedro", setup, "realistic", runner),
-                        kdp,
-                        n(5, 2),
-                        warmup=False,
-                        inner="inprocess",
-                    ),
-                ),
-            )
-        )
     cases.append(
         Case(
             "package",
