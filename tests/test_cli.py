@@ -799,6 +799,72 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert run_cli("-h", cwd=tmp_path).stdout == out
 
 
+HELP_WITHOUT_CLICK = (
+    "import sys\n"
+    "from kilnflow.cli import main\n"
+    "sys.argv = ['kilnflow', '--help']\n"
+    "main()\n"
+    "print('click loaded' if 'click' in sys.modules else 'no click', file=sys.stderr)\n"
+)
+
+
+def kept_help(home: Path) -> Path:
+    return home / "cache" / "help.txt"
+
+
+@pytest.mark.parametrize("columns", ["50", "80", "200"])
+def test_help_is_kept_and_then_printed_without_click_exactly_as_click_renders_it(
+    tmp_path: Path, columns: str
+) -> None:
+    """Importing click costs more than starting Python; the top-level help needs none of it."""
+    env = {"KILNFLOW_HOME": str(tmp_path / "home"), "COLUMNS": columns}
+    rendered = subprocess.run(
+        [sys.executable, "-c", "from kilnflow.cli._main import main; main(['--help'])"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script = [sys.executable, "-c", HELP_WITHOUT_CLICK]
+
+    first = subprocess.run(script, env={**os.environ, **env}, capture_output=True, text=True)
+    again = subprocess.run(script, env={**os.environ, **env}, capture_output=True, text=True)
+
+    assert (first.returncode, first.stderr) == (0, "click loaded\n")
+    assert (again.returncode, again.stderr) == (0, "no click\n")
+    assert first.stdout == again.stdout == rendered
+    assert (tmp_path / "home").stat().st_mode & 0o777 == 0o700  # it holds the session store
+    assert run_cli("--help", cwd=tmp_path, env=env).stdout == rendered
+
+
+def test_help_kept_for_another_width_or_release_is_rendered_anew(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run_cli("--help", cwd=tmp_path, env={"KILNFLOW_HOME": str(home), "COLUMNS": "200"})
+    key, _, text = kept_help(home).read_text().partition("\n")
+    assert "COLUMNS=200" in key
+    assert __version__ in key.split()
+    kept_help(home).write_text(f"{key.replace(__version__, '0.0.0')}\nstale help\n")
+
+    shown = run_cli("--help", cwd=tmp_path, env={"KILNFLOW_HOME": str(home), "COLUMNS": "200"})
+    narrow = run_cli("--help", cwd=tmp_path, env={"KILNFLOW_HOME": str(home), "COLUMNS": "50"})
+
+    assert shown.stdout == text
+    assert narrow.stdout != text
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 50
+    assert "COLUMNS=50" in kept_help(home).read_text().partition("\n")[0]
+
+
+def test_help_is_printed_when_its_folder_cannot_be_written(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+
+    result = run_cli("--help", cwd=tmp_path, env={"KILNFLOW_HOME": str(blocked / "home")})
+
+    assert result.stdout.startswith("Usage: kilnflow [OPTIONS] COMMAND [ARGS]...")
+    assert result.stderr == ""
+    assert blocked.read_text() == ""
+
+
 def test_run_help_lists_its_options(tmp_path: Path) -> None:
     out = run_cli("run", "--help", cwd=tmp_path).stdout
 

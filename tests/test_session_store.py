@@ -308,7 +308,9 @@ def test_when_the_disk_is_full_the_outcome_write_fails_clearly_and_history_stays
     env = {"KILNFLOW_STORE": f"sqlite:///{full_disk}/sessions.db"}
     run_cli("run", cwd=project, env=env)
     (earlier,) = session_ids_in(project, env)
-    # The last node fills the disk, as a pipeline writing too much would.
+    # The last node starts filling the disk and keeps it full, as a pipeline's
+    # writer thread would: what the store frees when it closes its connection
+    # to retry (its write-ahead log) is taken again before the retry.
     nodes = project / NODES
     filler = full_disk / "filler"
     nodes.write_text(
@@ -317,13 +319,18 @@ def test_when_the_disk_is_full_the_outcome_write_fails_clearly_and_history_stays
             f'_fill({str(filler)!r})\n    """A plain-text table',
         )
         + "\n\ndef _fill(path):\n"
-        "    with open(path, 'wb', buffering=0) as file:\n"
-        "        try:\n"
-        "            while True:\n"
+        "    import threading, time\n"
+        "    file = open(path, 'wb', buffering=0)\n"
+        "    full = threading.Event()\n"
+        "    def keep_full():\n"
+        "        while True:\n"
+        "            try:\n"
         "                file.write(b'x' * 4096)\n"
-        "                file.flush()\n"
-        "        except OSError:\n"
-        "            pass\n"
+        "            except OSError:\n"
+        "                full.set()\n"
+        "                time.sleep(0.001)\n"
+        "    threading.Thread(target=keep_full, daemon=True).start()\n"
+        "    full.wait()\n"
     )
 
     result = run_cli("run", cwd=project, env=env, check=False)
@@ -360,6 +367,7 @@ def test_a_failing_outcome_write_is_retried(tmp_path: Path, monkeypatch) -> None
     store = SQLiteStore(tmp_path, "20260101T000000.000001Z-aaaaaaaa")
     store.update(outcome="running")
     store.save()
+    store.close()  # the next save opens a connection, and that fails once
     real_connect = sqlite3.connect
     failures = []
 
@@ -374,4 +382,54 @@ def test_a_failing_outcome_write_is_retried(tmp_path: Path, monkeypatch) -> None
     store.save()
 
     assert failures == [1]
+    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "success"
+
+
+def test_a_store_writes_over_one_connection_until_closed(tmp_path: Path, monkeypatch) -> None:
+    """Opening a connection and checkpointing at its close cost more than a session's writes."""
+    opened: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(real_connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    store = SQLiteStore(tmp_path, "20260101T000000.000001Z-aaaaaaaa")
+    for outcome in ("running", "running", "success"):
+        store["outcome"] = outcome
+        store.save()
+    assert len(opened) == 1
+    assert (tmp_path / "sessions.db-wal").exists()
+
+    store.close()
+
+    assert not (tmp_path / "sessions.db-wal").exists()  # checkpointed into the file
+    store["note"] = "saved after close"
+    store.save()
+    assert len(opened) == 2
+    store.close()
+    assert SQLiteStore(tmp_path, store.session_id).read()["note"] == "saved after close"
+
+
+def test_a_forked_process_writes_over_a_connection_of_its_own(tmp_path: Path) -> None:
+    """SQLite connections must not cross fork: a child that saves opens its own."""
+    store = SQLiteStore(tmp_path, "20260101T000000.000001Z-aaaaaaaa")
+    store["outcome"] = "running"
+    store.save()
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            store["outcome"] = "from the child"
+            store.save()
+            store.close()
+        finally:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+
+    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "from the child"
+    store["outcome"] = "success"
+    store.save()
+    store.close()
     assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "success"

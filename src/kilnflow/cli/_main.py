@@ -14,7 +14,7 @@ import click
 
 from kilnflow._version import __version__
 
-__all__ = ["cli", "main", "report_errors"]
+__all__ = ["cli", "help_text", "main", "report_errors"]
 
 # Subcommand name -> (module, attribute, one-line help shown by --help).
 _COMMANDS = {
@@ -130,5 +130,11 @@ def _interrupted(error: KeyboardInterrupt, *, script: bool) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> Any:
-    """Entry point of the ``kilnflow`` console script."""
+    """Run the ``kilnflow`` command with ``argv`` (default: this process's arguments)."""
     return report_errors(cli, argv, "kilnflow")
+
+
+def help_text() -> str:
+    """What ``kilnflow --help`` prints, as click renders it for this terminal."""
+    with cli.make_context("kilnflow", ["--help"], resilient_parsing=True) as ctx:
+        return ctx.get_help() + "\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -103,9 +104,13 @@ class Database(ABC):
         """False only when the database certainly holds nothing yet (no file)."""
 
     @abstractmethod
+    def close(self) -> None:
+        """Release what the database keeps open between transactions."""
+
+    @abstractmethod
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Transaction]:
-        """One transaction on a new connection, closed afterwards."""
+        """One transaction, committed when the block ends and rolled back when it raises."""
 
     @abstractmethod
     def _has_table(self, transaction: Transaction, name: str) -> bool:
@@ -172,7 +177,20 @@ class Database(ABC):
 
 
 class SQLiteDatabase(Database):
-    """A SQLite file in write-ahead-log mode, readable by its owner only."""
+    """A SQLite file in write-ahead-log mode, readable by its owner only.
+
+    One connection serves every transaction of this object until :meth:`close`:
+    opening one costs more than a session's writes, and closing the last one
+    checkpoints the log with an fsync. A forked process opens its own, since
+    SQLite connections must not cross ``fork``; a lock keeps threads' transactions
+    one at a time on the shared connection.
+    """
+
+    def __init__(self, url: StoreURL) -> None:
+        super().__init__(url)
+        self._connection: sqlite3.Connection | None = None
+        self._connection_pid = 0
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -190,30 +208,53 @@ class SQLiteDatabase(Database):
     def exists(self) -> bool:
         return self.path.exists()
 
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._connection_pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
     def _is_driver_error(self, error: Exception) -> bool:
         return isinstance(error, (sqlite3.Error, OSError))
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Transaction]:
+        with self._lock:
+            connection = self._connect()
+            try:
+                # IMMEDIATE takes the write lock up front: two writers never deadlock
+                # upgrading read locks, they queue on the busy timeout instead.
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield Transaction(connection.execute, "?")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+            except (sqlite3.Error, OSError):
+                # A retry starts afresh rather than on a connection in an unknown state.
+                self._connection = None
+                connection.close()
+                raise
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._connection_pid == os.getpid():
+            return self._connection
         _create_private_file(self.path)
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         try:
             _enable_wal(connection)
             # With write-ahead logging this cannot corrupt the file; it only skips
             # an fsync per commit, which is most of a save's time.
             connection.execute("PRAGMA synchronous=NORMAL")
-            # IMMEDIATE takes the write lock up front: two writers never deadlock
-            # upgrading read locks, they queue on the busy timeout instead.
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield Transaction(connection.execute, "?")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        finally:
+        except BaseException:
             connection.close()
+            raise
+        self._connection, self._connection_pid = connection, os.getpid()
+        return connection
 
     def _has_table(self, transaction: Transaction, name: str) -> bool:
         query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
@@ -224,7 +265,11 @@ class SQLiteDatabase(Database):
 
 
 class PostgresDatabase(Database):
-    """A PostgreSQL database through psycopg 3, shared by every machine that runs."""
+    """A PostgreSQL database through psycopg 3, shared by every machine that runs.
+
+    Each transaction has a connection of its own: a run holds none while it
+    works, so many concurrent runs never exhaust the server's connections.
+    """
 
     #: Key of the advisory lock that serialises schema changes across processes.
     _SCHEMA_LOCK = 0x6B696C6E
@@ -238,6 +283,9 @@ class PostgresDatabase(Database):
 
     def exists(self) -> bool:
         return True
+
+    def close(self) -> None:
+        """Nothing to release: no connection outlives its transaction."""
 
     def _is_driver_error(self, error: Exception) -> bool:
         import psycopg

@@ -372,8 +372,11 @@ class Session:
             self.store["git"] = self._git()
         if self.store.get("outcome") == "running":
             self.store["outcome"] = "success" if self._run_succeeded else "not run"
-        if self.save_on_close:
-            self.store.save()
+        try:
+            if self.save_on_close:
+                self.store.save()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Session:
         return self

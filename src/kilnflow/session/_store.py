@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from collections import UserDict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kilnflow._home import kilnflow_home
 from kilnflow.errors import SessionError
 from kilnflow.session._database import SUMMARY_COLUMNS, open_database, summary
 from kilnflow.session._process import process_is_running
@@ -60,6 +60,9 @@ class BaseSessionStore(UserDict[str, Any]):
 
     def save(self) -> None:
         """Persist the record; the in-memory store keeps it in the process only."""
+
+    def close(self) -> None:
+        """Release what the store holds open; it reopens if used again."""
 
     def sessions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent session records, newest first (none for the in-memory store)."""
@@ -176,6 +179,9 @@ class DatabaseStore(BaseSessionStore):
                     f"recorded after {len(_RETRY_PAUSES) + 1} attempts; the history recorded "
                     f"before it is intact. {exc}"
                 ) from None
+
+    def close(self) -> None:
+        self._database.close()
 
     def mark_lost(self) -> list[str]:
         """Mark ``running`` sessions of this host whose process is gone as ``lost``.
@@ -317,17 +323,8 @@ def default_store_dir(project_path: Path | None) -> Path:
     """
     if project_path is not None:
         return project_path / ".kilnflow"
-    home = os.environ.get("KILNFLOW_HOME")
-    if home:
-        return Path(home).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    folder = base / "kilnflow"
-    if _creatable(folder):
+    folder = Path(kilnflow_home())
+    if os.environ.get("KILNFLOW_HOME") or _creatable(folder):
         return folder
     user = os.getuid() if hasattr(os, "getuid") else os.getpid()
     import tempfile  # only here: it imports shutil and random, which a run never needs
