@@ -503,6 +503,29 @@ def test_sql_table_and_query_round_trip_through_catalog_yaml(tmp_path: Path) -> 
     assert "shop.db" not in repr(second.get("items"))
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {},
+            "pandas.SQLQueryDataset needs a query: give 'sql' (the query itself) or "
+            "'filepath' (a file holding it).",
+        ),
+        (
+            {"sql": "SELECT 1", "filepath": "q.sql"},
+            "pandas.SQLQueryDataset for 'q.sql' has both 'sql' and 'filepath'; "
+            "keep only one of them.",
+        ),
+    ],
+    ids=["neither", "both"],
+)
+def test_sql_query_dataset_takes_its_query_one_way(config: dict[str, str], message: str) -> None:
+    entry = {"type": "pandas.SQLQueryDataset", "credentials": {"con": "sqlite://"}, **config}
+    with pytest.raises(DatasetError) as raised:
+        DataCatalog.from_config({"q": entry}).get("q")
+    assert message in str(raised.value)
+
+
 def test_sql_dataset_needs_a_connection_and_is_not_versioned() -> None:
     with pytest.raises(DatasetError, match=r"needs credentials with a 'con' database URL"):
         DataCatalog.from_config({"t": {"type": "pandas.SQLTableDataset", "table_name": "t"}}).get(

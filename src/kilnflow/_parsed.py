@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kilnflow._atomic import atomic_write
 from kilnflow._version import __version__
 
 __all__ = ["parse_with_cache"]
@@ -84,12 +84,7 @@ def _is_plain_json(value: Any) -> bool:
 
 def _write_entry(entry: Path, record: dict[str, Any]) -> None:
     """Replace ``entry`` whole, readable by its owner only, like the session store."""
-    temporary = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-    try:
+    with contextlib.suppress(OSError):
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        with atomic_write(entry, "w", private=True) as file:
             file.write(json.dumps(record))
-        os.replace(temporary, entry)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()

@@ -159,18 +159,22 @@ class KilnflowWarning(UserWarning):
     """A likely mistake that does not stop the run, such as a misspelt setting."""
 
 
-def did_you_mean(name: str, candidates: Iterable[str], *, limit: int = 3) -> str:
+def did_you_mean(
+    name: str, candidates: Iterable[str], *, limit: int = 3, or_list: bool = False
+) -> str:
     """Return ``" Did you mean 'x'?"`` for close matches of ``name``, else ``""``.
 
-    Shared so that every "unknown X" message suggests fixes the same way.
+    With ``or_list``, a name like none of them gets ``" Use one of a, b."``
+    instead, for short closed lists. Shared so that every "unknown X" message
+    suggests fixes the same way.
     """
     from difflib import get_close_matches
 
-    matches = get_close_matches(name, sorted(set(candidates)), n=limit, cutoff=0.6)
-    if not matches:
-        return ""
-    quoted = " or ".join(repr(m) for m in matches)
-    return f" Did you mean {quoted}?"
+    choices = sorted(set(candidates))
+    matches = get_close_matches(name, choices, n=limit, cutoff=0.6)
+    if matches:
+        return f" Did you mean {' or '.join(repr(m) for m in matches)}?"
+    return f" Use one of {', '.join(choices)}." if or_list else ""
 
 
 def __dir__() -> list[str]:

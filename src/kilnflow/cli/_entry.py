@@ -80,7 +80,7 @@ def _click_stamp() -> str:
 
 def _keep(entry: str, content: str) -> None:
     """Write the entry whole, or not at all: a missing cache only costs time."""
-    from kilnflow.io import atomic_write
+    from kilnflow._atomic import atomic_write
 
     folder = os.path.dirname(entry)
     try:

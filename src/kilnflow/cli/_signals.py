@@ -37,7 +37,7 @@ def exit_interrupted(error: BaseException) -> NoReturn:
     for thread in _other_threads():
         thread.join(max(0.0, deadline - time.monotonic()))
     if _other_threads():
-        from kilnflow.io import discard_unfinished_writes
+        from kilnflow._atomic import discard_unfinished_writes
 
         discard_unfinished_writes()
         logging.shutdown()

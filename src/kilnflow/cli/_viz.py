@@ -96,7 +96,7 @@ def _source(package: str | None, env: str | None) -> ViewSource:
 
 def _write(target: Path, text: str) -> None:
     """Write ``text`` whole or not at all: a half-written page would only mislead."""
-    from kilnflow.io import atomic_write
+    from kilnflow._atomic import atomic_write
 
     if not target.parent.is_dir():
         raise click.BadParameter(

@@ -84,7 +84,7 @@ def create_dag(
         },
     )
     target = Path(target_dir) / f"{package}_{_identifier(pipeline_label)}_dag.py"
-    from kilnflow.io import atomic_write
+    from kilnflow._atomic import atomic_write
 
     with atomic_write(target, "w") as file:
         file.write(rendered)

@@ -11,18 +11,12 @@ path); :func:`atomic_write`, :func:`atomic_directory`, :func:`write_file`,
 
 from __future__ import annotations
 
+from kilnflow._atomic import atomic_directory, atomic_write, discard_unfinished_writes
+
 from ._catalog import DataCatalog
 from ._core import AbstractDataset, Version, require
 from ._datasets import JSONDataset, MemoryDataset, PickleDataset, TextDataset, YAMLDataset
-from ._file import (
-    FileDataset,
-    PathDataset,
-    atomic_directory,
-    atomic_write,
-    discard_unfinished_writes,
-    text_io,
-    write_file,
-)
+from ._file import FileDataset, PathDataset, text_io, write_file
 from ._registry import dataset_from_config
 
 __all__ = [

@@ -42,9 +42,7 @@ class MemoryDataset(AbstractDataset):
 
     def __init__(self, data: Any = _EMPTY, copy_mode: str | None = None) -> None:
         if copy_mode is not None and copy_mode not in _COPY_MODES:
-            hint = did_you_mean(str(copy_mode), _COPY_MODES) or (
-                f" Use one of {', '.join(_COPY_MODES)}."
-            )
+            hint = did_you_mean(str(copy_mode), _COPY_MODES, or_list=True)
             raise DatasetError(f"MemoryDataset: unknown copy_mode {copy_mode!r}.{hint}")
         self._copy_mode = copy_mode
         self._data: Any = _EMPTY
@@ -140,7 +138,7 @@ class PickleDataset(FileDataset):
             save_version=save_version,
         )
         if backend not in _BACKENDS:
-            hint = did_you_mean(str(backend), _BACKENDS) or f" Use one of {', '.join(_BACKENDS)}."
+            hint = did_you_mean(str(backend), _BACKENDS, or_list=True)
             raise DatasetError(
                 f"PickleDataset for {self._filepath!r}: unknown backend {backend!r}.{hint}"
             )

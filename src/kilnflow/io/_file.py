@@ -3,8 +3,8 @@
 fsspec is imported, and the file system created, on first use, so a catalog
 of file datasets costs nothing to build. Saves never leave half a file: on
 local disk the data goes to a temporary file in the target directory that
-replaces the target only once complete (:func:`atomic_write`); elsewhere it
-is serialized in memory and written in one call.
+replaces the target only once complete (:func:`kilnflow._atomic.atomic_write`);
+elsewhere it is serialized in memory and written in one call.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import IO, Any, BinaryIO, ClassVar, Literal, TextIO, overload
+from typing import IO, Any, BinaryIO, ClassVar, TextIO
 
+from kilnflow._atomic import atomic_write
 from kilnflow.errors import DatasetError, VersionNotFoundError
 
 from ._core import AbstractDataset, require
@@ -25,9 +26,6 @@ from ._core import AbstractDataset, require
 __all__ = [
     "FileDataset",
     "PathDataset",
-    "atomic_directory",
-    "atomic_write",
-    "discard_unfinished_writes",
     "is_local",
     "new_version",
     "text_io",
@@ -58,115 +56,6 @@ def text_io(binary: BinaryIO) -> Iterator[TextIO]:
         yield wrapper
     finally:
         wrapper.detach()
-
-
-#: Temporary files and folders of the atomic writes under way in this process.
-#: A process that must end at once (a stop signal, abandoned threads) removes
-#: them with :func:`discard_unfinished_writes`; otherwise each write cleans up.
-_UNFINISHED: set[str] = set()
-
-
-def discard_unfinished_writes() -> None:
-    """Remove the temporary files of atomic writes still under way in this process.
-
-    Called by a process about to end on a stop signal whose writes will
-    never finish; their targets stay as they were, as an atomic write promises.
-    """
-    for temporary in list(_UNFINISHED):
-        if os.path.isdir(temporary) and not os.path.islink(temporary):
-            _remove_tree(temporary, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        _UNFINISHED.discard(temporary)
-
-
-def _remove_tree(path: str, *, ignore_errors: bool = False) -> None:
-    """``shutil.rmtree``, imported when a folder is removed: most runs never do."""
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=ignore_errors)
-
-
-def _temporary_sibling(target: str | os.PathLike[str]) -> tuple[str, str]:
-    directory, basename = os.path.split(os.fspath(target))
-    os.makedirs(directory or os.curdir, exist_ok=True)
-    # An unguessable name opened with mode "x" respects the umask, unlike mkstemp.
-    return directory, os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
-
-
-@overload
-def atomic_write(
-    target: str | os.PathLike[str], mode: Literal["wb"] = "wb"
-) -> contextlib.AbstractContextManager[BinaryIO]: ...
-
-
-@overload
-def atomic_write(
-    target: str | os.PathLike[str], mode: Literal["w"]
-) -> contextlib.AbstractContextManager[TextIO]: ...
-
-
-def atomic_write(
-    target: str | os.PathLike[str], mode: Literal["w", "wb"] = "wb"
-) -> contextlib.AbstractContextManager[IO[Any]]:
-    """Open a local file for writing that replaces ``target`` only once closed whole.
-
-    Readers see the old file or the new one, never half of one; if the
-    ``with`` block fails, ``target`` is untouched and no temporary file
-    stays behind. Text mode writes UTF-8. Parent folders are created.
-    """
-    return _atomic_write(target, mode)
-
-
-@contextlib.contextmanager
-def _atomic_write(target: str | os.PathLike[str], mode: str) -> Iterator[IO[Any]]:
-    _, temporary = _temporary_sibling(target)
-    _UNFINISHED.add(temporary)
-    try:
-        if mode == "w":
-            with open(temporary, "x", encoding="utf-8") as text:
-                yield text
-        else:
-            with open(temporary, "xb") as binary:
-                yield binary
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    finally:
-        _UNFINISHED.discard(temporary)
-
-
-@contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a fresh local folder that replaces the folder ``target`` once filled.
-
-    The old folder is moved aside before the new one takes its place and
-    removed after, so ``target`` holds either the complete old content or
-    the complete new content; a failed ``with`` block leaves it as it was.
-    """
-    _, temporary = _temporary_sibling(target)
-    os.mkdir(temporary)
-    _UNFINISHED.add(temporary)
-    try:
-        yield temporary
-        aside = None
-        if os.path.lexists(target):
-            _, aside = _temporary_sibling(target)
-            os.replace(target, aside)
-        os.replace(temporary, target)
-    except BaseException:
-        _remove_tree(temporary, ignore_errors=True)
-        raise
-    finally:
-        _UNFINISHED.discard(temporary)
-    if aside is not None:
-        if os.path.isdir(aside) and not os.path.islink(aside):
-            _remove_tree(aside)
-        else:
-            os.unlink(aside)
 
 
 def is_local(fs: Any) -> bool:

@@ -11,7 +11,9 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from ._file import PathDataset, atomic_directory, is_local, write_file
+from kilnflow._atomic import atomic_directory
+
+from ._file import PathDataset, is_local, write_file
 
 __all__ = ["MatplotlibDataset"]
 

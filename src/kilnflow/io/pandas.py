@@ -210,9 +210,14 @@ class SQLQueryDataset(_SQLDataset):
         load_args: Mapping[str, Any] | None = None,
         fs_args: Mapping[str, Any] | None = None,
     ) -> None:
+        if sql is None and filepath is None:
+            raise DatasetError(
+                "pandas.SQLQueryDataset needs a query: give 'sql' (the query itself) or "
+                "'filepath' (a file holding it)."
+            )
         owner = f"pandas.SQLQueryDataset for {filepath or sql!r}"
-        if (sql is None) == (filepath is None):
-            raise DatasetError(f"{owner} needs exactly one of 'sql' and 'filepath'.")
+        if sql is not None and filepath is not None:
+            raise DatasetError(f"{owner} has both 'sql' and 'filepath'; keep only one of them.")
         super().__init__(owner, credentials)
         self._sql = sql
         self._filepath = filepath

@@ -12,10 +12,11 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
+from kilnflow._atomic import atomic_directory
 from kilnflow.errors import DatasetError
 
 from ._core import AbstractDataset
-from ._file import PathDataset, absolute, atomic_directory, is_local
+from ._file import PathDataset, absolute, is_local
 from ._registry import Subject, check_type_name, dataset_from_config, resolve_dataset_type, takes
 
 __all__ = ["IncrementalDataset", "PartitionedDataset"]

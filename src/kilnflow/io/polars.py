@@ -87,7 +87,7 @@ class LazyPolarsDataset(PathDataset):
             save_version=save_version,
         )
         if file_format not in _FORMATS:
-            hint = did_you_mean(str(file_format), _FORMATS) or f" Use one of {', '.join(_FORMATS)}."
+            hint = did_you_mean(str(file_format), _FORMATS, or_list=True)
             raise DatasetError(
                 f"{type_label(type(self))} for {self._filepath!r}: unknown file_format "
                 f"{file_format!r}.{hint}"

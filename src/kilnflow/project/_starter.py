@@ -52,7 +52,7 @@ def create_project(name: str, directory: str | Path | None = None, *, example: b
         "kilnflow_version": __version__,
         "example": example,
     }
-    from kilnflow.io import atomic_directory
+    from kilnflow._atomic import atomic_directory
 
     with atomic_directory(target) as staging:
         _render_tree(templates() / "project", Path(staging), context)

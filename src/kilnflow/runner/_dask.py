@@ -85,7 +85,7 @@ def _close_worker() -> None:
     A stopped run closes its cluster while tasks may still be saving; their
     threads cannot be stopped, and their files must not stay half-written.
     """
-    from kilnflow.io import discard_unfinished_writes
+    from kilnflow._atomic import discard_unfinished_writes
 
     discard_unfinished_writes()
 

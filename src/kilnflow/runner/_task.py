@@ -215,7 +215,7 @@ def end_on_stop_signal() -> None:
 def _end_now(signal_number: int, frame: object) -> None:
     import signal
 
-    from kilnflow.io import discard_unfinished_writes
+    from kilnflow._atomic import discard_unfinished_writes
 
     discard_unfinished_writes()
     signal.signal(signal_number, signal.SIG_DFL)
