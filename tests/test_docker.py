@@ -252,3 +252,11 @@ def test_image_builds_offline_and_runs_as_any_uid_with_sessions_on_a_volume(
     assert not [name for name in files if name.startswith("wheelhouse/")]
     assert not [name for name in wheels if name.startswith(("demo-", "kilnflow-"))]
     assert not [name for name in files if "/site-packages/pip/" in name]
+    # The budget: at most 12 packages in the runtime environment.
+    installed = {
+        Path(name).parent.name
+        for name in files
+        if name.startswith("opt/venv/") and name.endswith(".dist-info/METADATA")
+    }
+    print(f"runtime packages in the image: {len(installed)}: {sorted(installed)}")
+    assert 0 < len(installed) <= 12, sorted(installed)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from kilnflow._home import kilnflow_home
 from kilnflow._version import __version__
@@ -19,7 +21,7 @@ from kilnflow._version import __version__
 __all__ = ["main"]
 
 
-def main(argv: list[str] | None = None) -> object:
+def main(argv: Sequence[str] | None = None) -> Any:
     """Entry point of the ``kilnflow`` console script (see ``cli._main.main``)."""
     if argv is None and sys.argv[1:] in (["--help"], ["-h"]):
         _print_help()
