@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import venv
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +179,150 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return house
 
 
+def add_wheels(wheelhouse: Path, *requirements: str) -> Path:
+    """Add wheels of ``requirements`` and their dependencies to ``wheelhouse``; return it."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheelhouse), *requirements],
+        check=True,
+        capture_output=True,
+    )
+    return wheelhouse
+
+
+@pytest.fixture(scope="session")
+def dask_wheelhouse(wheelhouse: Path) -> Path:
+    """The wheelhouse plus Dask's wheels, for venvs that run the project on a Dask cluster."""
+    (wheel,) = wheelhouse.glob("kilnflow-*.whl")
+    return add_wheels(wheelhouse, f"{wheel}[dask]")
+
+
+@contextmanager
+def local_cluster(n_workers: int = 2, **options: Any) -> Iterator[Any]:
+    """A client of a real ``LocalCluster``: worker processes of one thread, on 127.0.0.1.
+
+    It returns once every worker has joined, so work is spread as the test expects.
+    """
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            **options,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(n_workers)
+        yield client
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server the test started, and whatever it started, by their PIDs."""
+    children = descendants(process.pid)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid in children:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _scheduler_address(file: Path, scheduler: subprocess.Popen[bytes], log: Path) -> str:
+    """The address a starting ``dask scheduler`` writes to its scheduler file, once complete."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert scheduler.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        try:
+            return str(json.loads(file.read_text())["address"])
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.05)
+
+
+@contextmanager
+def dask_cli_cluster(
+    folder: Path,
+    *,
+    scheduler_bin: Path = SCRIPTS,
+    worker_bin: Path = SCRIPTS,
+    worker_options: tuple[str, ...] = (),
+    scheduler_env: Mapping[str, str] | None = None,
+    worker_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """A cluster as users start one: ``dask scheduler`` and one ``dask worker``; its address.
+
+    Each runs from ``*_bin`` (a venv's bin folder) with this process's
+    environment minus the test venv's paths, plus ``*_env``; their logs go to
+    ``folder``. It yields once the worker has joined and stops both by PID.
+    """
+    from distributed import Client
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler_file = folder / "scheduler.json"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], log: str, env: Mapping[str, str] | None) -> None:
+        with (folder / log).open("wb") as output:
+            started.append(
+                subprocess.Popen(
+                    command,
+                    cwd=folder,
+                    env=outside_environment(**(env or {})),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    try:
+        start(
+            [
+                str(scheduler_bin / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            "scheduler.log",
+            scheduler_env,
+        )
+        address = _scheduler_address(scheduler_file, started[0], folder / "scheduler.log")
+        start(
+            [
+                str(worker_bin / "dask"),
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--local-directory",
+                str(folder),
+                *list(worker_options),
+            ],
+            "worker.log",
+            worker_env,
+        )
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in reversed(started):
+            _stop(process)
+
+
 def outside_environment(**extra: str) -> dict[str, str]:
     """This process's environment minus what ties a child to the test venv or checkout."""
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -251,22 +398,20 @@ def fresh_venv(path: Path, wheelhouse: Path, *requirements: str) -> Path:
     """A new virtual environment with ``requirements`` installed offline; returns its bin dir."""
     venv.EnvBuilder(with_pip=True).create(path)
     bindir = path / ("Scripts" if os.name == "nt" else "bin")
+    install_offline(bindir / "python", wheelhouse, *requirements)
+    return bindir
+
+
+def install_offline(python: Path, wheelhouse: Path, *arguments: str) -> None:
+    """``pip install ARGUMENTS`` with ``python``, from ``wheelhouse`` only."""
     subprocess.run(
         [
-            str(bindir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-index",
-            "--find-links",
-            str(wheelhouse),
-            *requirements,
+            *(str(python), "-m", "pip", "install", "-q"),
+            *("--no-index", "--find-links", str(wheelhouse), *arguments),
         ],
         check=True,
         capture_output=True,
     )
-    return bindir
 
 
 #: Environment variable naming the file that :func:`add_counting_hook`'s hook writes.

@@ -188,6 +188,7 @@ def test_error_tree_is_exactly_this() -> None:
         "RunnerError",
         "SessionError",
         "VersionNotFoundError",
+        "WorkersLostError",
         "did_you_mean",
     ]
     for name in kilnflow.errors.__all__:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import fresh_venv
+from conftest import add_wheels, fresh_venv
 
 #: A log line from the project's own code, as users write them in nodes.
 NODE_LOG = '''
@@ -132,21 +131,7 @@ def kernel_wheelhouse(wheelhouse: Path) -> Path:
     """ipykernel and its dependencies as wheels, beside Kilnflow's, for offline venvs."""
     from importlib.metadata import version
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--wheel-dir",
-            str(wheelhouse),
-            f"ipykernel=={version('ipykernel')}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return wheelhouse
+    return add_wheels(wheelhouse, f"ipykernel=={version('ipykernel')}")
 
 
 @pytest.mark.slow

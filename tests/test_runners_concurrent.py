@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from conftest import HOOK_LOG_ENV, add_counting_hook, alive, counted_nodes, descendants
+from conftest import (
+    HOOK_LOG_ENV,
+    add_counting_hook,
+    alive,
+    counted_nodes,
+    descendants,
+    local_cluster,
+)
 from kilnflow.errors import NodeFailedError, RunnerError
 from kilnflow.hooks import create_hook_manager, register_hooks
 from kilnflow.io import DataCatalog, JSONDataset, MemoryDataset, PickleDataset
@@ -143,14 +150,7 @@ def nodes(nodes_dir: Path) -> ModuleType:
 @pytest.fixture(scope="module")
 def dask_client(nodes_dir: Path) -> Iterator[Any]:
     """A real local cluster: two worker processes, one thread each."""
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(2) as client:
         yield client
 
 
@@ -477,8 +477,6 @@ def test_dask_workers_that_cannot_set_up_fail_the_run(nodes: ModuleType, dask_cl
 def test_dask_runner_sets_up_project_workers(
     make_project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client, LocalCluster
-
     root = make_project()
     add_counting_hook(root)
     log = tmp_path / "project-hooks.log"
@@ -487,12 +485,7 @@ def test_dask_runner_sets_up_project_workers(
     expected, _ = run_project(root, SequentialRunner())
     log.unlink()
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(2) as client:
         report, session_id = run_project(root, DaskRunner(client=client))
         worker_pids = set(client.run(os.getpid).values())
 
@@ -509,8 +502,6 @@ def test_dask_runner_sets_up_project_workers(
 def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
     nodes: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from distributed import Client, LocalCluster
-
     pipe = Pipeline(
         [
             node(nodes.double, "params:x", "base", name="prep"),
@@ -520,17 +511,9 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
     catalog = DataCatalog()
     catalog.add_parameters({"x": 5, "folder": str(tmp_path)})
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as client,
+        local_cluster(2) as client,
         caplog.at_level(logging.WARNING, logger="kilnflow.runner"),
     ):
-        client.wait_for_workers(2)
         runner = DaskRunner(client=client)
         outputs = runner.run(pipe, catalog)
 
@@ -552,22 +535,12 @@ def test_dask_reports_a_node_it_ran_again_after_losing_its_worker(
 def test_dask_parameters_survive_the_loss_of_the_only_worker_holding_them(
     nodes: ModuleType, tmp_path: Path
 ) -> None:
-    from distributed import Client, LocalCluster
-
     pipe = Pipeline([node(nodes.die_once, ["params:x", "params:folder"], "after", name="flaky")])
     catalog = DataCatalog()
     catalog.add_parameters({"x": 5, "folder": str(tmp_path)})
     with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as client,
+        local_cluster(1) as client,
     ):
-        client.wait_for_workers(1)
         runner = DaskRunner(client=client)
         outputs = runner.run(pipe, catalog)
 
@@ -599,25 +572,15 @@ def create_pipeline(**kwargs):
 def test_the_session_records_a_node_dask_ran_again(
     make_project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client, LocalCluster
-
     root = make_project()
     (root / "src" / "demo" / "pipelines" / "flaky").mkdir()
     (root / "src" / "demo" / "pipelines" / "flaky" / "__init__.py").write_text(FLAKY_PIPELINE)
     monkeypatch.setenv("KILNFLOW_TEST_MARKERS", str(tmp_path))
     bootstrap_project(root)
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as client,
+        local_cluster(2) as client,
         Session.create() as session,
     ):
-        client.wait_for_workers(2)
         session.run(pipeline_name="flaky", runner=DaskRunner(client=client))
 
     record = SQLiteStore(root / ".kilnflow", session.session_id).read()

@@ -14,7 +14,8 @@ message names the node, dataset, file or key at fault and the next step::
      │    └── MissingConfigError
      ├── RunnerError                 scheduling and running nodes
      │    ├── MissingInputsError
-     │    └── NodeFailedError        carries the failed node and a resume hint
+     │    ├── NodeFailedError        carries the failed node and a resume hint
+     │    └── WorkersLostError       the workers running a node died or left
      ├── HookError                   hook specs and hook registration
      ├── ProjectError                pyproject metadata, settings, registries
      │    └── PackageNameNotFoundError   (also a ValueError)
@@ -55,6 +56,7 @@ __all__ = [
     "RunnerError",
     "SessionError",
     "VersionNotFoundError",
+    "WorkersLostError",
     "did_you_mean",
 ]
 
@@ -116,6 +118,13 @@ class NodeFailedError(RunnerError):
         self.node_name = node_name
         #: Nodes to pass to ``--from-nodes`` to resume the run.
         self.resume_nodes = tuple(resume_nodes)
+
+
+class WorkersLostError(RunnerError):
+    """The workers running a node died or left, so it could not finish; not the node's error.
+
+    Its message completes "Node 'x' failed because ...": what was lost and the next step.
+    """
 
 
 class HookError(KilnflowError):

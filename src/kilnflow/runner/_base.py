@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError
+from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError, WorkersLostError
 from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._signals import stop_signals_interrupt
 from kilnflow.runner._task import WorkerInit, run_node
@@ -198,9 +198,17 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
         if failure is not None:
             failed, error = failure
             resume = _resume_nodes(pipeline, done, catalog)
+            resume_hint = f'then resume with --from-nodes "{",".join(resume)}".'
+            if isinstance(error, WorkersLostError):
+                # The cluster, not the node, failed: its message says what to fix.
+                message = f"Node {failed.name!r} failed because {error}, {resume_hint}"
+            else:
+                message = (
+                    f"Node {failed.name!r} failed with {type(error).__name__}: {error}. "
+                    f"Fix it, {resume_hint}"
+                )
             raise NodeFailedError(
-                f"Node {failed.name!r} failed with {type(error).__name__}: {error}. "
-                f'Fix it, then resume with --from-nodes "{",".join(resume)}".',
+                message,
                 node_name=failed.name,
                 resume_nodes=resume,
             ) from error

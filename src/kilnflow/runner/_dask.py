@@ -17,14 +17,17 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
 from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from uuid import uuid4
 
-from kilnflow.errors import RunnerError
+from kilnflow.errors import RunnerError, WorkersLostError
 from kilnflow.runner._base import AbstractRunner
+from kilnflow.runner._dask_check import check_cluster, packages_of
 from kilnflow.runner._task import (
     WORKER,
     Task,
@@ -140,6 +143,41 @@ def _duration(result: tuple[float, dict[str, Any]]) -> float:
     return result[0]
 
 
+def _settle(future: Future[Any], error: BaseException | None, result: Any = None) -> None:
+    """Complete ``future`` unless the lost-workers watch already failed it."""
+    with suppress(InvalidStateError):
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+def _lost_workers(exc: BaseException, distributed: Any, started: int) -> str | None:
+    """Why Dask gave up on a node because of its workers, or None when it did not."""
+    if isinstance(exc, distributed.KilledWorker):
+        allowed = getattr(exc, "allowed_failures", None)
+        died = started if allowed is None else allowed + 1
+        return (
+            f"the Dask workers running it died {died} times, so the scheduler gave up on it "
+            f"(distributed.scheduler.allowed-failures is {allowed}): look in the worker logs "
+            "for why they died (an out-of-memory kill is the usual cause), give the workers "
+            "more memory or raise allowed-failures on the scheduler"
+        )
+    no_worker = getattr(distributed.scheduler, "NoWorkerError", None)
+    if no_worker is not None and isinstance(exc, no_worker):
+        return (
+            "the Dask cluster had no worker left to run it for longer than the scheduler's "
+            "distributed.scheduler.no-workers-timeout: look in the worker logs for why they "
+            "died (an out-of-memory kill is the usual cause), start workers with more memory"
+        )
+    if isinstance(exc, CancelledError):
+        return (
+            f"the Dask scheduler dropped it ({exc}), which it does when it loses data the "
+            "node needs or cannot read the task graph: look in the scheduler's log for why"
+        )
+    return None
+
+
 class _DaskExecutor(Executor):
     """Submits to a Dask client, returning standard futures the shared loop can wait on.
 
@@ -151,8 +189,14 @@ class _DaskExecutor(Executor):
         self.remote: dict[str, _Remote] = {}
         #: The workers that started each node, in order: more than one when Dask re-ran it.
         self.started: dict[str, list[str]] = {}
+        #: Nodes that failed because their workers were lost: no rerun to report.
+        self.lost: set[str] = set()
         # Unfinished tasks only: holding finished ones would keep their data alive.
         self._running: set[Any] = set()
+        self._waiting: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+        self._stop_watching = threading.Event()
+        self._watcher: threading.Thread | None = None
         client.subscribe_topic(_STARTED_TOPIC, self._note_start)
 
     def _note_start(self, event: tuple[float, Mapping[str, str]]) -> None:
@@ -164,12 +208,63 @@ class _DaskExecutor(Executor):
 
         def copy_outcome(done: Any) -> None:
             try:
-                future.set_result(done.result())
+                result = done.result()
             except BaseException as exc:
-                future.set_exception(exc)
+                _settle(future, exc)
+            else:
+                _settle(future, None, result)
+            with self._lock:
+                self._waiting.discard(future)
 
+        with self._lock:
+            self._waiting.add(future)
         self.task(fn, *args, **kwargs).add_done_callback(copy_outcome)
         return future
+
+    def watch_workers(self, timeout: float, *, seen: bool) -> None:
+        """Fail every waiting node once the cluster has had no worker for ``timeout`` seconds.
+
+        Dask itself waits for workers forever, so a run whose workers all died
+        would hang; a nanny restarting a worker takes a second or two, and an
+        adaptive cluster scales up again within the timeout. Until a worker has
+        been ``seen``, the run waits for one as Dask does.
+        """
+        self._watcher = threading.Thread(
+            target=self._watch, args=(timeout, seen), name="kilnflow-dask-workers", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch(self, timeout: float, seen: bool) -> None:
+        empty_since: float | None = None
+        while not self._stop_watching.wait(min(1.0, timeout / 4)):
+            try:
+                workers = len(self.client.nthreads())
+            except Exception:  # the client is closing or reconnecting; its futures tell why
+                continue
+            now = time.monotonic()
+            seen = seen or workers > 0
+            if workers or not seen:
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= timeout:
+                self._lose_all(timeout)
+                return
+
+    def _lose_all(self, timeout: float) -> None:
+        error = WorkersLostError(
+            f"every worker of the Dask cluster at {self.client.scheduler.address} died or "
+            f"left while the run waited on it, and none joined within {timeout:g} s: look in "
+            "the worker logs for why they died (an out-of-memory kill is the usual cause), "
+            "start workers with more memory"
+        )
+        with suppress(Exception):
+            self.client.cancel(list(self._running))
+        with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for future in waiting:
+            _settle(future, error)
 
     def task(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Submit ``fn`` as a task that may run again elsewhere; return its Dask future."""
@@ -182,6 +277,9 @@ class _DaskExecutor(Executor):
         return task
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join()
         if cancel_futures:
             self.client.cancel(list(self._running))
         with suppress(Exception):
@@ -197,7 +295,10 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     neither, the run starts a ``LocalCluster`` (with ``cluster_args``) and
     closes it afterwards. A client passed in is left open. Nodes, datasets
     and memory data must be picklable by cloudpickle, which is checked
-    before any node runs; every worker must be able to import the project.
+    before any node runs. The scheduler and every worker must have the
+    project's package and Kilnflow installed, at this process's versions,
+    which is checked before any task is sent. A run whose cluster lost
+    every worker fails once none joined for ``no_workers_timeout`` seconds.
     """
 
     def __init__(
@@ -206,6 +307,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         client: Any = None,
         *,
         cluster_args: Mapping[str, Any] | None = None,
+        no_workers_timeout: float = 30.0,
     ) -> None:
         if address is not None and client is not None:
             raise RunnerError(
@@ -219,6 +321,9 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         #: Connected ``distributed.Client`` to run on, if given.
         self.client = client
         self._cluster_args = dict(cluster_args or {})
+        #: Seconds a run waits for a worker once its cluster lost them all, then fails.
+        self.no_workers_timeout = no_workers_timeout
+        self._packages: list[str] = []
         self._worker_init: WorkerInit | None = None
         self._free_memory: frozenset[str] = frozenset()
 
@@ -241,6 +346,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         self._free_memory = frozenset(
             name for name in pipeline.outputs() if catalog.is_memory(name)
         )
+        self._packages = packages_of(pipeline)
 
     @contextmanager
     def _executor(self) -> Iterator[_DaskExecutor]:
@@ -257,8 +363,13 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
             level = logging.getLogger().getEffectiveLevel()
             client.forward_logging(level=level)
             stack.callback(_stop_forwarding, client)
+            # The scheduler unpickles the graph: check it first. Workers are checked once
+            # set up, since in project mode that is what makes the project importable.
+            check_cluster(client, self._packages, workers=False)
             self._set_up_workers(client, level)
+            workers = check_cluster(client, self._packages, workers=True)
             executor = _DaskExecutor(client)
+            executor.watch_workers(self.no_workers_timeout, seen=workers > 0)
             try:
                 yield executor
             except BaseException:
@@ -270,7 +381,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     def _report_reruns(self, executor: _DaskExecutor) -> None:
         """Warn about nodes Dask ran again because a worker running them was lost."""
         for name, workers in executor.started.items():
-            if len(workers) > 1:
+            if len(workers) > 1 and name not in executor.lost:
                 message = (
                     f"Dask ran node {name!r} again on worker {workers[-1]} after worker "
                     f"{', '.join(workers[:-1])}, which ran it or held its outputs, was lost "
@@ -316,13 +427,24 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     def _finish(
         self, executor: _DaskExecutor, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
-        duration: float = future.result()
-        free = [name for name in node.outputs if name in self._free_memory]
-        if free:
-            task, _ = executor.remote[free[0]]
-            outputs = task.result()[1]
-            for name in free:
-                catalog.save(name, outputs[name])
+        try:
+            duration: float = future.result()
+            free = [name for name in node.outputs if name in self._free_memory]
+            if free:
+                task, _ = executor.remote[free[0]]
+                outputs = task.result()[1]
+                for name in free:
+                    catalog.save(name, outputs[name])
+        except WorkersLostError:
+            executor.lost.add(node.name)
+            raise
+        except Exception as exc:
+            started = len(executor.started.get(node.name, ()))
+            why = _lost_workers(exc, _import_distributed(), started)
+            if why is None:
+                raise
+            executor.lost.add(node.name)
+            raise WorkersLostError(why) from exc
         return duration
 
     def _release(self, executor: _DaskExecutor, catalog: DataCatalog, name: str) -> None:
