@@ -516,3 +516,26 @@ def test_atomic_directory_swaps_a_whole_folder(tmp_path: Path) -> None:
 
     assert os.listdir(target) == ["b.png"]
     assert os.listdir(tmp_path) == ["figures"]
+
+
+def test_atomic_directory_keeps_the_old_folder_when_the_new_one_cannot_take_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kilnflow.io import atomic_directory
+
+    target = tmp_path / "figures"
+    with atomic_directory(target) as folder:
+        Path(folder, "a.png").write_bytes(b"a")
+    real_replace = os.replace
+
+    def failing_swap(source: str, destination: str) -> None:
+        if Path(destination) == target and Path(source, "b.png").exists():
+            raise OSError("device busy")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", failing_swap)
+    with pytest.raises(OSError, match="device busy"), atomic_directory(target) as folder:
+        Path(folder, "b.png").write_bytes(b"b")
+
+    assert os.listdir(target) == ["a.png"]
+    assert os.listdir(tmp_path) == ["figures"]

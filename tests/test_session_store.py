@@ -412,21 +412,26 @@ def test_a_store_writes_over_one_connection_until_closed(tmp_path: Path, monkeyp
     assert SQLiteStore(tmp_path, store.session_id).read()["note"] == "saved after close"
 
 
-def test_a_forked_process_writes_over_a_connection_of_its_own(tmp_path: Path) -> None:
-    """SQLite connections must not cross fork: a child that saves opens its own."""
+def test_a_store_closes_its_connection_before_the_process_forks(tmp_path: Path) -> None:
+    """SQLite connections must not cross fork: the child finds none open and opens its own."""
     store = SQLiteStore(tmp_path, "20260101T000000.000001Z-aaaaaaaa")
     store["outcome"] = "running"
     store.save()
+    assert (tmp_path / "sessions.db-wal").exists()  # the connection is open
 
     pid = os.fork()
     if pid == 0:
+        status = 1
         try:
+            # Closing the last connection checkpointed and removed the log.
+            status = 2 if (tmp_path / "sessions.db-wal").exists() else 1
             store["outcome"] = "from the child"
             store.save()
             store.close()
+            status = 0 if status == 1 else status
         finally:
-            os._exit(0)
-    assert os.waitpid(pid, 0)[1] == 0
+            os._exit(status)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
     assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "from the child"
     store["outcome"] = "success"

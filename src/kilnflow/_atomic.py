@@ -43,10 +43,11 @@ def _remove_tree(path: str, *, ignore_errors: bool = False) -> None:
     shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
-def _temporary_sibling(target: str | os.PathLike[str]) -> tuple[str, str]:
+def _temporary_sibling(target: str | os.PathLike[str]) -> str:
+    """An unguessable hidden name beside ``target``, whose folder is created."""
     directory, basename = os.path.split(os.fspath(target))
     os.makedirs(directory or os.curdir, exist_ok=True)
-    return directory, os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
+    return os.path.join(directory, f".{basename}.{os.urandom(6).hex()}.tmp")
 
 
 @overload
@@ -76,7 +77,7 @@ def atomic_write(
 
 @contextlib.contextmanager
 def _atomic_write(target: str | os.PathLike[str], mode: str, private: bool) -> Iterator[IO[Any]]:
-    _, temporary = _temporary_sibling(target)
+    temporary = _temporary_sibling(target)
     _UNFINISHED.add(temporary)
     try:
         # An unguessable name created exclusively ("x"); its mode respects the
@@ -106,17 +107,19 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[str]:
     removed after, so ``target`` holds either the complete old content or
     the complete new content; a failed ``with`` block leaves it as it was.
     """
-    _, temporary = _temporary_sibling(target)
+    temporary = _temporary_sibling(target)
     os.mkdir(temporary)
     _UNFINISHED.add(temporary)
+    aside = None
     try:
         yield temporary
-        aside = None
         if os.path.lexists(target):
-            _, aside = _temporary_sibling(target)
+            aside = _temporary_sibling(target)
             os.replace(target, aside)
         os.replace(temporary, target)
     except BaseException:
+        if aside is not None and not os.path.lexists(target):
+            os.replace(aside, target)  # the new folder could not take its place
         _remove_tree(temporary, ignore_errors=True)
         raise
     finally:

@@ -13,34 +13,21 @@ from typing import Any, NoReturn
 import click
 
 from kilnflow._version import __version__
+from kilnflow.cli._commands import COMMANDS
 
 __all__ = ["cli", "help_text", "main", "report_errors"]
-
-# Subcommand name -> (module, attribute, one-line help shown by --help).
-_COMMANDS = {
-    "new": ("kilnflow.cli._new", "new", "Create a new project from the starter template."),
-    "run": ("kilnflow.cli._run", "run", "Run a pipeline of the project in this folder."),
-    "info": ("kilnflow.cli._info", "info", "Show Kilnflow, the project and installed projects."),
-    "pipeline": ("kilnflow.cli._info", "pipeline", "List, describe, create and delete pipelines."),
-    "catalog": ("kilnflow.cli._info", "catalog", "Inspect the project's data catalog."),
-    "session": ("kilnflow.cli._session", "session", "List, show, compare and rerun sessions."),
-    "package": ("kilnflow.cli._package", "package", "Build the project's wheel (offline)."),
-    "airflow": ("kilnflow.cli._deploy", "airflow", "Deploy the wheel as an Airflow DAG."),
-    "docker": ("kilnflow.cli._deploy", "docker", "Write a Dockerfile for the project's wheel."),
-    "viz": ("kilnflow.cli._viz", "viz", "Draw a pipeline and its latest run as HTML, or serve it."),
-}
 
 
 class _LazyGroup(click.Group):
     """A group that imports a subcommand's module only when it is invoked."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*_COMMANDS, *self.commands})
+        return sorted({*COMMANDS, *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        target = _COMMANDS.get(cmd_name)
+        target = COMMANDS.get(cmd_name)
         if target is None:
             return None
         module, attribute, _ = target
@@ -48,7 +35,7 @@ class _LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -135,6 +122,6 @@ def main(argv: Sequence[str] | None = None) -> Any:
 
 
 def help_text() -> str:
-    """What ``kilnflow --help`` prints, as click renders it for this terminal."""
+    """What click prints for ``kilnflow --help`` on this terminal."""
     with cli.make_context("kilnflow", ["--help"], resilient_parsing=True) as ctx:
         return ctx.get_help() + "\n"

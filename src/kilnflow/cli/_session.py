@@ -81,8 +81,10 @@ def list_sessions(
     """
     from kilnflow.cli._history import list_line
 
-    store = _store()
-    rows = store.summaries(limit, pipeline=pipeline, outcome=outcome, since=since, dag_run=dag_run)
+    with _store() as store:
+        rows = store.summaries(
+            limit, pipeline=pipeline, outcome=outcome, since=since, dag_run=dag_run
+        )
     click.echo(f"Sessions in {store.location}", err=True)
     if rows:
         for row in rows:
@@ -100,7 +102,8 @@ def list_sessions(
 @click.option("--json", "as_json", is_flag=True, help="The raw record, as stored.")
 def show_session(session_id: str, as_json: bool) -> None:
     """A session as tables: identity, parameters, nodes and failure (a unique id prefix will do)."""
-    record = _store().find(session_id)
+    with _store() as store:
+        record = store.find(session_id)
     if as_json:
         click.echo(json.dumps(record, indent=2, sort_keys=True))
         return
@@ -116,8 +119,9 @@ def diff_sessions(first: str, second: str) -> None:
     """Two sessions side by side: identity, parameters, environment, versions, build, nodes."""
     from kilnflow.cli._history import render_diff
 
-    store = _store()
-    render_diff(store.find(first), store.find(second), _console())
+    with _store() as store:
+        records = store.find(first), store.find(second)
+    render_diff(*records, _console())
 
 
 @session.command("rerun")
@@ -127,7 +131,8 @@ def rerun_session(session_id: str) -> None:
     from kilnflow._redact import REDACTED
     from kilnflow.errors import SessionError
 
-    record = _store().find(session_id)
+    with _store() as store:
+        record = store.find(session_id)
     cli = record.get("cli")
     if not cli:
         raise SessionError(

@@ -1,4 +1,4 @@
-"""Datasets stored as files, local or remote, optionally versioned; the atomic writers.
+"""Datasets stored as files, local or remote, optionally versioned.
 
 fsspec is imported, and the file system created, on first use, so a catalog
 of file datasets costs nothing to build. Saves never leave half a file: on

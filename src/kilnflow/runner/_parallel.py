@@ -129,7 +129,7 @@ def _start_method(requested: str | None) -> str:
     if method not in available:
         raise RunnerError(
             f"ParallelRunner {source} {method!r} is not available here."
-            f"{did_you_mean(method, available)} Use one of {', '.join(available)}."
+            f"{did_you_mean(method, available, or_list=True)}"
         )
     return method
 

@@ -12,11 +12,13 @@ migration. A store written by an older Kilnflow (which had no
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -181,15 +183,14 @@ class SQLiteDatabase(Database):
 
     One connection serves every transaction of this object until :meth:`close`:
     opening one costs more than a session's writes, and closing the last one
-    checkpoints the log with an fsync. A forked process opens its own, since
-    SQLite connections must not cross ``fork``; a lock keeps threads' transactions
-    one at a time on the shared connection.
+    checkpoints the log with an fsync. A lock keeps threads' transactions one
+    at a time on it. SQLite connections must not cross ``fork``, so every open
+    one is closed before a fork (see :func:`_watch_forks`).
     """
 
     def __init__(self, url: StoreURL) -> None:
         super().__init__(url)
         self._connection: sqlite3.Connection | None = None
-        self._connection_pid = 0
         self._lock = threading.Lock()
 
     @property
@@ -210,8 +211,15 @@ class SQLiteDatabase(Database):
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None and self._connection_pid == os.getpid():
+            if self._connection is not None:
                 self._connection.close()
+                self._connection = None
+
+    def forget_after_fork(self) -> None:
+        """Start a forked child clean, should a thread have reopened since the fork began."""
+        self._lock = threading.Lock()
+        if self._connection is not None:
+            _INHERITED.append(self._connection)  # never used, and never closed, here
             self._connection = None
 
     def _is_driver_error(self, error: Exception) -> bool:
@@ -221,26 +229,25 @@ class SQLiteDatabase(Database):
     def _transaction(self, write: bool) -> Iterator[Transaction]:
         with self._lock:
             connection = self._connect()
+            finished = False
             try:
                 # IMMEDIATE takes the write lock up front: two writers never deadlock
                 # upgrading read locks, they queue on the busy timeout instead.
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield Transaction(connection.execute, "?")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    raise
+                yield Transaction(connection.execute, "?")
                 connection.execute("COMMIT")
-            except (sqlite3.Error, OSError):
-                # A retry starts afresh rather than on a connection in an unknown state.
-                self._connection = None
-                connection.close()
-                raise
+                finished = True
+            finally:
+                if not finished:
+                    # An error or a stop signal mid-transaction: closing rolls it back,
+                    # and a retry starts on a fresh connection, not one in an unknown state.
+                    self._connection = None
+                    connection.close()
 
     def _connect(self) -> sqlite3.Connection:
-        if self._connection is not None and self._connection_pid == os.getpid():
+        if self._connection is not None:
             return self._connection
+        _watch_forks(self)
         _create_private_file(self.path)
         connection = sqlite3.connect(
             self.path, timeout=30, isolation_level=None, check_same_thread=False
@@ -253,7 +260,7 @@ class SQLiteDatabase(Database):
         except BaseException:
             connection.close()
             raise
-        self._connection, self._connection_pid = connection, os.getpid()
+        self._connection = connection
         return connection
 
     def _has_table(self, transaction: Transaction, name: str) -> bool:
@@ -319,6 +326,39 @@ class PostgresDatabase(Database):
 def open_database(url: StoreURL) -> Database:
     """The database a store URL names."""
     return SQLiteDatabase(url) if url.dialect == "sqlite" else PostgresDatabase(url)
+
+
+#: SQLite databases that may hold a connection, closed before this process forks.
+_WATCHED: weakref.WeakSet[SQLiteDatabase] = weakref.WeakSet()
+#: Connections a forked child found open and must neither use nor close.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _watch_forks(database: SQLiteDatabase) -> None:
+    """Close ``database``'s connection before any fork of this process.
+
+    A child using or even closing a connection its parent opened can corrupt
+    the file (SQLite's own warning), and a child must not inherit a lock that
+    another thread held. The parent reopens on its next transaction.
+    """
+    _register_fork_handlers()
+    _WATCHED.add(database)
+
+
+@functools.cache
+def _register_fork_handlers() -> None:
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_close_watched, after_in_child=_forget_in_child)
+
+
+def _close_watched() -> None:
+    for database in list(_WATCHED):
+        database.close()
+
+
+def _forget_in_child() -> None:
+    for database in list(_WATCHED):
+        database.forget_after_fork()
 
 
 def _create_private_file(path: Path) -> None:

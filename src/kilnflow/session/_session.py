@@ -141,20 +141,24 @@ class Session:
         session_id = new_session_id()
         env = env or os.environ.get("KILNFLOW_ENV") or None
         store = make_store(root, session_id, save_on_close=save_on_close)
-        session = cls(
-            session_id=session_id,
-            package_name=package,
-            project_path=root,
-            env=env,
-            extra_params=extra_params or {},
-            conf_source=conf_source,
-            save_on_close=save_on_close,
-            store=store,
-            save_version=save_version,
-            argv=argv,
-            overwrite_save_version=overwrite_save_version,
-        )
-        session._record_start()
+        try:
+            session = cls(
+                session_id=session_id,
+                package_name=package,
+                project_path=root,
+                env=env,
+                extra_params=extra_params or {},
+                conf_source=conf_source,
+                save_on_close=save_on_close,
+                store=store,
+                save_version=save_version,
+                argv=argv,
+                overwrite_save_version=overwrite_save_version,
+            )
+            session._record_start()
+        except BaseException:
+            store.close()
+            raise
         return session
 
     def _record_start(self) -> None:

@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from collections import UserDict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from kilnflow._home import kilnflow_home
 from kilnflow.errors import SessionError
 from kilnflow.session._database import SUMMARY_COLUMNS, open_database, summary
 from kilnflow.session._process import process_is_running
@@ -36,6 +36,9 @@ __all__ = [
 
 #: The environment variable that chooses the store, over settings.SESSION_STORE_URL.
 STORE_VARIABLE = "KILNFLOW_STORE"
+
+
+_Store = TypeVar("_Store", bound="BaseSessionStore")
 
 
 class BaseSessionStore(UserDict[str, Any]):
@@ -63,6 +66,12 @@ class BaseSessionStore(UserDict[str, Any]):
 
     def close(self) -> None:
         """Release what the store holds open; it reopens if used again."""
+
+    def __enter__(self: _Store) -> _Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def sessions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent session records, newest first (none for the in-memory store)."""
@@ -323,8 +332,17 @@ def default_store_dir(project_path: Path | None) -> Path:
     """
     if project_path is not None:
         return project_path / ".kilnflow"
-    folder = Path(kilnflow_home())
-    if os.environ.get("KILNFLOW_HOME") or _creatable(folder):
+    home = os.environ.get("KILNFLOW_HOME")
+    if home:
+        return Path(home).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    folder = base / "kilnflow"
+    if _creatable(folder):
         return folder
     user = os.getuid() if hasattr(os, "getuid") else os.getpid()
     import tempfile  # only here: it imports shutil and random, which a run never needs

@@ -104,9 +104,11 @@ class ViewSource:
     def sessions(self, limit: int = SESSIONS_SEARCHED) -> list[dict[str, Any]]:
         """Recorded runs of this project's package, newest first."""
         package = self.package
+        with self.store() as store:
+            records = store.sessions(limit)
         return [
             record
-            for record in self.store().sessions(limit)
+            for record in records
             if record.get("package_name") == package and record.get("run")
         ]
 
@@ -151,7 +153,8 @@ class ViewSource:
             return next(
                 (r for r in self.sessions() if r["run"].get("pipeline_name") == wanted), None
             )
-        record: dict[str, Any] = self.store().find(session_id)
+        with self.store() as store:
+            record: dict[str, Any] = store.find(session_id)
         run = record.get("run") or {}
         if record.get("package_name") != self.package:
             raise SessionError(
