@@ -72,4 +72,5 @@ def test_parallel_runner_runs_the_installed_package_with_its_hooks(
     assert sorted(name for name, _, _ in counted_nodes(sequential / "hooks.log")) == NODES
     calls = counted_nodes(parallel / "hooks.log")
     assert sorted(name for name, _, _ in calls) == NODES
-    assert all(process.startswith("SpawnProcess") for _, _, process in calls), calls
+    workers = ("ForkServerProcess", "SpawnProcess")
+    assert all(process.startswith(workers) for _, _, process in calls), calls

@@ -1,12 +1,23 @@
-"""Nodes in a pool of worker processes that set themselves up for the project.
+"""Nodes in a pool of warm worker processes that set themselves up for the project.
 
-Workers start with ``spawn`` by default: a fresh interpreter that inherits
-nothing, so a run behaves the same on Linux, macOS and Windows. Each worker
-runs the run's *worker initialiser* once. A session passes one that
+Workers start with ``forkserver`` where the platform has it (Linux and most
+Unixes), else ``spawn``: either way a worker is a fresh interpreter that
+inherits no state of the parent, so a run behaves the same everywhere. Each
+worker runs the run's *worker initialiser* once. A session passes one that
 configures the project and re-creates its hooks from ``settings.HOOKS`` by
 importing the settings module in the worker, so hook objects need not be
 picklable; without one, the hook objects registered in the parent are
 pickled to every worker. Either way a hook's state lives per worker process.
+
+Warm workers: before the run, the runner reads which modules the nodes will
+import (:func:`~kilnflow.runner._task.worker_imports`: pandas, scikit-learn,
+...). With ``forkserver`` the fork server imports those libraries once and
+every worker is forked from it already holding them; the project's own
+modules are imported by each worker, fresh, so edited code is never stale.
+With ``spawn`` each worker imports them all when it starts. Workers start
+when a node needs one and none is idle, so a run never starts more workers
+than it has nodes running at once (nor more than ``max_workers``). A worker
+sees the parent's environment variables as they are when the run starts.
 
 Stopping: Ctrl-C or SIGTERM in the parent ends the workers (SIGTERM, then
 SIGKILL after a grace period), which remove the temporary files of saves
@@ -14,11 +25,13 @@ under way. The pool's own bookkeeping is never interrupted halfway: a stop
 signal arriving while the pool starts a worker or is being stopped waits
 until that step is done (see :class:`~kilnflow.runner._signals.HeldSignals`).
 
-Data between nodes: the parent loads a node's memory inputs and sends them
-with the node's :class:`~kilnflow.runner._task.Task`; the worker reads and
-writes every other dataset itself, and sends memory outputs back, which the
-parent saves into its catalog. In the worker, hooks see a plain
-``DataCatalog`` holding only that node's datasets.
+Data between nodes: memory data travels as pickles. A worker sends a node's
+memory outputs back pickled, and the parent keeps those bytes and hands them
+as they are to the nodes that read them, so it never unpickles (or imports
+the libraries of) data that only passes through; it unpickles only the
+run's free outputs, which it returns. The worker reads and writes every
+other dataset itself. In the worker, hooks see a plain ``DataCatalog``
+holding only that node's datasets.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +55,19 @@ from kilnflow.runner._task import (
     THREADS_HINT,
     WORKER,
     Task,
+    WorkerImports,
     WorkerInit,
     check_picklable,
     default_worker_init,
     end_on_stop_signal,
+    import_quietly,
     reason,
+    worker_imports,
 )
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import Connection
 
     from kilnflow.hooks import HookManager
     from kilnflow.io import DataCatalog
@@ -68,39 +85,58 @@ def _pickle_dump(obj: Any, file: Any) -> None:
     pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _start_worker(worker_init: WorkerInit, records: Any, level: int) -> None:
+def _start_worker(
+    worker_init: WorkerInit,
+    parent_alive: Connection,
+    records: Any,
+    level: int,
+    environment: Mapping[str, str],
+    imports: WorkerImports,
+) -> None:
     """Initialise a pool process: the parent alone handles Ctrl-C and shows log records.
 
-    Records of ``level`` and above go to the queue ``records``, which the
-    parent reads into its own loggers (before the project is set up, so the
-    worker adds no handler of its own). A failed set-up is remembered and
-    reported by the first task (an error raised here would only break the
-    pool, with no reason given).
+    The worker takes the parent's ``environment`` of this run (a fork server
+    holds the one of its own start). Records of ``level`` and above go to the
+    queue ``records``, which the parent reads into its own loggers (before
+    the project is set up, so the worker adds no handler of its own). A
+    failed set-up is remembered and reported by the first task (an error
+    raised here would only break the pool, with no reason given). Last, the
+    worker imports what its nodes will, so its first node starts warm.
     """
+    if os.environ != environment:
+        os.environ.clear()
+        os.environ.update(environment)
     forward_records(records, level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     end_on_stop_signal()
     threading.Thread(
-        target=_end_with_parent, args=(os.getppid(),), name="kilnflow-parent-watch", daemon=True
+        target=_end_with_parent, args=(parent_alive,), name="kilnflow-parent-watch", daemon=True
     ).start()
     with suppress(Exception):
         WORKER.set_up(worker_init)
+    import_quietly((*imports.libraries, *imports.project))
 
 
-def _end_with_parent(parent: int) -> None:
-    """End this worker soon after its parent is gone, however the parent ended.
+def _end_with_parent(parent_alive: Connection) -> None:
+    """End this worker as soon as the run's parent is gone, however the parent ended.
 
     A parent killed outright (SIGKILL, out of memory) cannot stop its pool;
     its workers would otherwise wait for work forever, holding the
-    multiprocessing resource tracker alive with them.
+    multiprocessing resource tracker (and a fork server) alive with them.
+    The parent holds the only writing end of ``parent_alive`` and never
+    writes: the pipe reaches its end when the parent's process is gone. The
+    worker's own parent process is no guide, since a fork server outlives runs.
     """
-    while os.getppid() == parent:
-        time.sleep(1.0)
+    from multiprocessing.connection import wait
+
+    wait([parent_alive])
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_in_worker(task: Task, inputs: Mapping[str, Any]) -> tuple[float, dict[str, bytes]]:
-    duration, outputs = task.run(inputs)
+def _run_in_worker(task: Task, inputs: Mapping[str, bytes]) -> tuple[float, dict[str, bytes]]:
+    import pickle
+
+    duration, outputs = task.run({name: pickle.loads(data) for name, data in inputs.items()})
     return duration, {
         name: _pickled_output(task.node, name, data) for name, data in outputs.items()
     }
@@ -124,14 +160,54 @@ def _start_method(requested: str | None) -> str:
 
     method, source = requested, "start_method"
     if method is None:
-        method, source = os.environ.get(START_METHOD_ENV) or "spawn", f"${START_METHOD_ENV}"
+        method, source = os.environ.get(START_METHOD_ENV), f"${START_METHOD_ENV}"
     available = multiprocessing.get_all_start_methods()
+    if not method:
+        return "forkserver" if "forkserver" in available else "spawn"
     if method not in available:
         raise RunnerError(
             f"ParallelRunner {source} {method!r} is not available here."
             f"{did_you_mean(method, available, or_list=True)}"
         )
     return method
+
+
+#: How long a fork server that failed to import its libraries may take to end.
+_FORK_SERVER_RESTART_SECONDS = 10.0
+
+
+def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
+    """Have this process's fork server running, holding ``libraries`` if it starts now.
+
+    The fork server is one per process and keeps the modules it started with;
+    a later run whose nodes need others has its workers import them. A
+    library that raises anything but ``ImportError`` while the server imports
+    it (where a node guards the import with ``try``) would end the server, so
+    a server that fails to start a first process is started again without
+    the libraries: workers then import them themselves, ignoring failures.
+    """
+    context.set_forkserver_preload(["__main__", __name__, *libraries])
+    try:
+        _fork_one(context)
+    except (OSError, EOFError):
+        context.set_forkserver_preload(["__main__", __name__])
+        # The failed server is started again once it has ended, which takes a moment.
+        deadline = time.monotonic() + _FORK_SERVER_RESTART_SECONDS
+        while True:
+            try:
+                _fork_one(context)
+                return
+            except (OSError, EOFError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def _fork_one(context: Any) -> None:
+    """Start and end one process; returns once the fork server has imported its modules."""
+    process = context.Process(target=int, name="kilnflow-fork-server-check")
+    process.start()
+    process.join()
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
@@ -156,9 +232,10 @@ def _stop_now(pool: ProcessPoolExecutor) -> None:
 class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
     """Runs nodes in worker processes, each set up for the project, for CPU-bound work.
 
-    ``max_workers`` defaults to the CPUs this process may use.
-    ``start_method`` is ``spawn``, ``forkserver`` or ``fork``; by default
-    ``$KILNFLOW_MP_START_METHOD``, else ``spawn``. Nodes, datasets and memory
+    ``max_workers`` defaults to the CPUs this process may use; workers start
+    only as nodes need them. ``start_method`` is ``spawn``, ``forkserver`` or
+    ``fork``; by default ``$KILNFLOW_MP_START_METHOD``, else ``forkserver``
+    where available, else ``spawn``. Nodes, datasets and memory
     data must be picklable, which is checked before any node runs. A worker
     that dies fails the run at once with an error naming its node; Ctrl-C
     ends the workers.
@@ -169,8 +246,15 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         #: How worker processes start.
         self.start_method = _start_method(start_method)
         self._worker_init: WorkerInit | None = None
+        self._imports = WorkerImports((), ())
         self._in_flight: dict[Future[Any], str] = {}
         self._signals = HeldSignals()
+        self._catalog: DataCatalog | None = None
+        self._free_outputs: frozenset[str] = frozenset()
+        # Pickles of memory data, as workers sent them back (``_held``: not yet
+        # in the catalog) or as first sent from the catalog (``_sent``).
+        self._held: dict[str, bytes] = {}
+        self._sent: dict[str, bytes] = {}
 
     def _prepare(
         self,
@@ -182,6 +266,9 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         init = worker_init or default_worker_init(hook_manager, _pickle_dump)
         check_picklable(pipeline, catalog, _pickle_dump, type(self).__name__, init)
         self._worker_init = init
+        self._imports = worker_imports(pipeline, catalog, init)
+        self._catalog = catalog
+        self._free_outputs = frozenset(pipeline.outputs())
 
     @contextmanager
     def _executor(self) -> Iterator[ProcessPoolExecutor]:
@@ -190,8 +277,11 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
 
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
         context = multiprocessing.get_context(self.start_method)
-        with self._signals.installed():
+        parent_alive, alive = context.Pipe(duplex=False)
+        with self._signals.installed(), closing(alive), closing(parent_alive):
             with self._signals.held():
+                if self.start_method == "forkserver":
+                    _start_fork_server(context, self._imports.libraries)
                 records = context.Queue()
                 listener = records_listener(records)
                 pool = ProcessPoolExecutor(
@@ -200,8 +290,11 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                     initializer=partial(
                         _start_worker,
                         self._worker_init,
+                        parent_alive,
                         records,
                         logging.getLogger().getEffectiveLevel(),
+                        dict(os.environ),
+                        self._imports,
                     ),
                 )
             self._in_flight = {}
@@ -215,9 +308,24 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                 raise
             finally:
                 self._in_flight = {}
+                self._sent = {}
             pool.shutdown(wait=True)
             # The workers have ended, so every record they logged is in the queue.
             listener.stop()
+            self._keep_held_data()
+
+    def _keep_held_data(self) -> None:
+        """Put memory data still held as pickles into the catalog, as nodes run in turn leave it.
+
+        Only a failed run leaves any: its unfinished nodes' inputs, for hooks
+        and callers that inspect the catalog afterwards.
+        """
+        held, self._held = self._held, {}
+        if self._catalog is not None:
+            import pickle
+
+            for name, payload in held.items():
+                self._catalog.save(name, pickle.loads(payload))
 
     def _submit(
         self,
@@ -228,11 +336,21 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         session_id: str | None,
     ) -> Future[Any]:
         task = Task.of(node, catalog, session_id)
-        inputs = {name: catalog.load(name) for name in task.memory_inputs}
+        inputs = {name: self._pickled_input(catalog, name) for name in task.memory_inputs}
         with self._signals.held():
             future = executor.submit(_run_in_worker, task, inputs)
         self._in_flight[future] = node.name
         return future
+
+    def _pickled_input(self, catalog: DataCatalog, name: str) -> bytes:
+        """Memory data for a worker: as a worker sent it, or pickled from the catalog once."""
+        import pickle
+
+        payload = self._held.get(name) or self._sent.get(name)
+        if payload is None:
+            payload = pickle.dumps(catalog.load(name), protocol=pickle.HIGHEST_PROTOCOL)
+            self._sent[name] = payload
+        return payload
 
     def _finish(
         self,
@@ -253,8 +371,16 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         finally:
             self._in_flight.pop(future, None)
         for name, payload in outputs.items():
-            catalog.save(name, pickle.loads(payload))
+            if name in self._free_outputs:
+                catalog.save(name, pickle.loads(payload))
+            else:
+                self._held[name] = payload
         return duration
+
+    def _release(self, executor: ProcessPoolExecutor, catalog: DataCatalog, name: str) -> None:
+        self._held.pop(name, None)
+        self._sent.pop(name, None)
+        super()._release(executor, catalog, name)
 
     def _died_message(self) -> str:
         from concurrent.futures.process import BrokenProcessPool

@@ -8,16 +8,21 @@ writes itself, and the session id. The parent checks before a run that
 every task can be sent (:func:`check_picklable`); the worker runs
 :meth:`Task.run` with the hooks its process was set up with
 (:data:`WORKER`, one :class:`WorkerState` per process). How tasks and
-memory data travel is left to each runner's executor.
+memory data travel is left to each runner's executor. A worker can start
+warm: :func:`worker_imports` names the modules a pipeline's nodes will
+import, so a pool can import them before the first task arrives.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError
@@ -32,13 +37,16 @@ __all__ = [
     "WORKER",
     "Dump",
     "Task",
+    "WorkerImports",
     "WorkerInit",
     "WorkerState",
     "check_picklable",
     "default_worker_init",
     "end_on_stop_signal",
+    "import_quietly",
     "reason",
     "run_node",
+    "worker_imports",
 ]
 
 #: Sets up a fresh worker process for the project and returns its hook manager.
@@ -300,3 +308,106 @@ def _hook_manager_of(plugins: tuple[tuple[str, object], ...]) -> HookManager:
     for name, plugin in plugins:
         manager.register(plugin, name=name)
     return manager
+
+
+@dataclass(frozen=True)
+class WorkerImports:
+    """The modules a pipeline's nodes will import in a worker, found before the run.
+
+    ``libraries`` are everything but the project's own code: what the node
+    modules import at their top level, what the node functions import inside
+    their bodies, the dataset classes' modules and the worker initialiser's
+    module. A process that outlives one run (a fork server) may hold them,
+    since they do not change while a project is edited. ``project`` are the
+    modules the node functions come from, which must be imported fresh by
+    each run's workers.
+    """
+
+    libraries: tuple[str, ...]
+    project: tuple[str, ...]
+
+
+def worker_imports(
+    pipeline: Pipeline, catalog: DataCatalog, worker_init: WorkerInit
+) -> WorkerImports:
+    """What the nodes of ``pipeline`` will import when they run in a worker.
+
+    Found by reading the import instructions of the node functions and of
+    their modules' top level, so nothing is imported here. Relative imports
+    and those of the project's own top-level packages are left out of
+    ``libraries``.
+    """
+    project: dict[str, None] = {}
+    found: dict[str, None] = {}
+    for node in pipeline.nodes:
+        function = _plain_function(node.func)
+        module_name = getattr(function, "__module__", None)
+        if not isinstance(module_name, str) or module_name == "__main__":
+            continue
+        project[module_name] = None
+        found.update(dict.fromkeys(_module_imports(module_name)))
+        code = getattr(function, "__code__", None)
+        if isinstance(code, CodeType):
+            found.update(dict.fromkeys(_code_imports(code, nested=True)))
+    for name in sorted(pipeline.datasets()):
+        if not catalog.is_memory(name):
+            found[type(catalog.get(name)).__module__] = None
+    found[getattr(_plain_function(worker_init), "__module__", None) or "__main__"] = None
+    own = {name.partition(".")[0] for name in project} | {"__main__", "__future__"}
+    libraries = tuple(name for name in found if name.partition(".")[0] not in own)
+    return WorkerImports(libraries, tuple(project))
+
+
+def import_quietly(names: Iterable[str]) -> None:
+    """Import each module now, ignoring any failure: the node that needs it reports it."""
+    import importlib
+
+    for name in names:
+        if name not in sys.modules:
+            # Any failure is the node's to report, when it imports the module itself.
+            with suppress(Exception):
+                importlib.import_module(name)
+
+
+def _plain_function(function: object) -> object:
+    """The function under ``functools.partial`` layers and decorators' ``__wrapped__``."""
+    import inspect
+
+    while isinstance(function, partial):
+        function = function.func
+    return inspect.unwrap(function) if callable(function) else function
+
+
+def _module_imports(module_name: str) -> Iterator[str]:
+    """Absolute imports run by the top level of a module, read from its compiled code."""
+    module = sys.modules.get(module_name)
+    spec = getattr(module, "__spec__", None)
+    get_code = getattr(getattr(spec, "loader", None), "get_code", None)
+    if get_code is None:
+        return
+    try:
+        code = get_code(module_name)
+    except Exception:  # the source is gone or unreadable: nothing to learn from it
+        return
+    if isinstance(code, CodeType):
+        yield from _code_imports(code, nested=False)
+
+
+_INTEGER_LOADS = frozenset({"LOAD_CONST", "LOAD_SMALL_INT"})
+
+
+def _code_imports(code: CodeType, nested: bool) -> Iterator[str]:
+    """Modules imported absolutely by ``code`` (and, if ``nested``, functions inside it)."""
+    import dis
+
+    window: list[dis.Instruction] = []
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "IMPORT_NAME" and len(window) == 2:
+            level = window[0]
+            if level.opname in _INTEGER_LOADS and level.argval == 0:
+                yield str(instruction.argval)
+        window = [*window[-1:], instruction]
+    if nested:
+        for constant in code.co_consts:
+            if isinstance(constant, CodeType):
+                yield from _code_imports(constant, nested=True)

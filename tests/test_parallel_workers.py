@@ -1,0 +1,200 @@
+"""ParallelRunner's workers: warm before their first node, started only as needed.
+
+Each run that depends on a fresh fork server happens in its own Python
+process (a script in ``tmp_path``), since a process has one fork server for
+its whole life; the script prints what its nodes saw as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kilnflow.errors import NodeFailedError
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import ParallelRunner
+from kilnflow.runner._task import worker_imports
+
+START_METHODS = [
+    method
+    for method in ("forkserver", "spawn")
+    if method in multiprocessing.get_all_start_methods()
+]
+
+#: A library the nodes import inside a function body; it records who imported it.
+LIBRARY = """
+import os
+
+IMPORTED_BY = os.getpid()
+"""
+
+#: Data of a type whose module only the workers need.
+PAYLOAD = """
+class Box:
+    def __init__(self, value):
+        self.value = value
+"""
+
+NODES = """
+import os
+import sys
+
+
+def first(x):
+    already = "warm_library" in sys.modules
+    import warm_library
+    import warm_payload
+
+    return warm_payload.Box({"x": x, "preloaded": already, "pid": os.getpid()})
+
+
+def second(box):
+    return dict(box.value, second_pid=os.getpid(), env=os.environ.get("KF_WARM_TEST"))
+
+
+def broken(x):
+    import kf_no_such_module
+
+    return x
+"""
+
+SCRIPT = """
+import json
+import os
+import sys
+
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import ParallelRunner
+
+import warm_nodes
+
+if __name__ == "__main__":
+    pipe = Pipeline(
+        [
+            node(warm_nodes.first, "x", "box", name="first"),
+            node(warm_nodes.second, "box", "result", name="second"),
+        ]
+    )
+    runs = []
+    for value in ("one", "two"):
+        os.environ["KF_WARM_TEST"] = value
+        runner = ParallelRunner(max_workers=2, start_method=sys.argv[1])
+        runs.append(runner.run(pipe, DataCatalog({"x": MemoryDataset(1)}))["result"])
+    runs.append({"parent_imported": sorted(set(sys.modules) & {"warm_library", "warm_payload"})})
+    print(json.dumps(runs))
+"""
+
+
+@pytest.fixture
+def warm_dir(tmp_path: Path) -> Iterator[Path]:
+    """The modules above in a folder; imported ones are forgotten afterwards."""
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    (folder / "warm_library.py").write_text(LIBRARY, "utf-8")
+    (folder / "warm_payload.py").write_text(PAYLOAD, "utf-8")
+    (folder / "warm_nodes.py").write_text(NODES, "utf-8")
+    (folder / "run_warm.py").write_text(SCRIPT, "utf-8")
+    yield folder
+    for name in ("warm_library", "warm_payload", "warm_nodes"):
+        sys.modules.pop(name, None)
+
+
+def run_script(folder: Path, start_method: str) -> list[dict[str, Any]]:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, str(folder / "run_warm.py"), start_method],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    runs: list[dict[str, Any]] = json.loads(result.stdout.splitlines()[-1])
+    return runs
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_workers_hold_what_their_nodes_import_before_the_first_node_runs(
+    warm_dir: Path, start_method: str
+) -> None:
+    first, second, parent = run_script(warm_dir, start_method)
+
+    # The node's own `import warm_library` found it already imported, in both runs.
+    assert first["preloaded"] is True
+    assert second["preloaded"] is True
+    # A chain needs one worker at a time: both nodes ran in the same one.
+    assert first["pid"] == first["second_pid"]
+    # Workers see the environment of their run, even when forked from an older server.
+    assert (first["env"], second["env"]) == ("one", "two")
+    # The Box passed from worker to worker: the parent never unpickled it.
+    assert parent == {"parent_imported": []}
+
+
+def test_worker_imports_are_read_without_importing_anything(
+    warm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(warm_dir))
+    import warm_nodes
+
+    pipe = Pipeline(
+        [
+            node(warm_nodes.first, "x", "box", name="first"),
+            node(warm_nodes.broken, "x", "y", name="broken"),
+        ]
+    )
+    found = worker_imports(pipe, DataCatalog(), warm_nodes.first)
+
+    assert found.project == ("warm_nodes",)
+    assert {"warm_library", "warm_payload", "kf_no_such_module"} <= set(found.libraries)
+    assert "warm_nodes" not in found.libraries
+    assert "warm_library" not in sys.modules
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_a_node_whose_import_fails_still_fails_with_its_own_error(
+    warm_dir: Path, start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(warm_dir))
+    import warm_nodes
+
+    pipe = Pipeline([node(warm_nodes.broken, "x", "y", name="broken")])
+    runner = ParallelRunner(max_workers=1, start_method=start_method)
+
+    with pytest.raises(NodeFailedError, match="No module named 'kf_no_such_module'"):
+        runner.run(pipe, DataCatalog({"x": MemoryDataset(1)}))
+
+
+@pytest.mark.timeout(120)
+def test_memory_data_of_a_failed_run_is_left_in_the_catalog(
+    warm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(warm_dir))
+    import warm_nodes
+
+    pipe = Pipeline(
+        [
+            node(warm_nodes.first, "x", "box", name="first"),
+            node(warm_nodes.broken, "box", "never", name="broken"),
+        ]
+    )
+    catalog = DataCatalog({"x": MemoryDataset(1)})
+
+    with pytest.raises(NodeFailedError):
+        ParallelRunner(max_workers=2, start_method="spawn").run(pipe, catalog)
+
+    # As with nodes run in turn, the unfinished node's input is still there.
+    assert catalog.load("box").value["x"] == 1
