@@ -63,7 +63,15 @@ from kfbench.checks import calibrate, fresh_counts, loaded_modules, offline_pack
 from kfbench.child import child
 from kfbench.measure import run_case
 from kfbench.projects import FRAMEWORKS, KEDRO_PINS, log, prepare
-from kfbench.report import TABLE_HEADER, case_lines, evaluate, extra_lines, meta, target_lines
+from kfbench.report import (
+    TABLE_HEADER,
+    case_lines,
+    evaluate,
+    extra_lines,
+    meta,
+    partial_targets,
+    target_lines,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "offline_package": offline_package(setup),
     }
     by_id = {case.id: case for case in cases}
-    targets = evaluate(by_id, extra) if not args.only else []
+    targets = partial_targets(by_id) if args.only else evaluate(by_id, extra)
     elapsed = time.perf_counter() - started
     lines = [*extra_lines(extra), ""]
     if targets:

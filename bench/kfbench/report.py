@@ -100,6 +100,13 @@ def realistic_targets(cases: dict[str, Case]) -> list[Target]:
     return [speed_up, versus]
 
 
+def partial_targets(cases: dict[str, Case]) -> list[Target]:
+    """The targets a partial run (``--only``) can judge: those whose cases all ran."""
+    if {"real.sequential", "real.parallel"} <= set(cases):
+        return realistic_targets(cases)
+    return []
+
+
 def memory_target(cases: dict[str, Case], case_id: str, limit_mb: float) -> Target:
     """Peak RSS of Kilnflow's largest sample of a case, against an absolute limit."""
     good = cases[case_id].good("kilnflow")

@@ -339,13 +339,13 @@ def worker_imports(
     """
     project: dict[str, None] = {}
     found: dict[str, None] = {}
-    for node in pipeline.nodes:
-        function = _plain_function(node.func)
+    for function in {id(node.func): _plain_function(node.func) for node in pipeline.nodes}.values():
         module_name = getattr(function, "__module__", None)
         if not isinstance(module_name, str) or module_name == "__main__":
             continue
-        project[module_name] = None
-        found.update(dict.fromkeys(_module_imports(module_name)))
+        if module_name not in project:
+            project[module_name] = None
+            found.update(dict.fromkeys(_module_imports(module_name)))
         code = getattr(function, "__code__", None)
         if isinstance(code, CodeType):
             found.update(dict.fromkeys(_code_imports(code, nested=True)))
