@@ -29,7 +29,9 @@ later runs go straight to measuring:
 Every sample is a fresh process. Each case runs Kilnflow and Kedro
 alternately (A B A B ...) after one warm-up run each (skipped for runs that
 take seconds), and reports the median, min-max and peak RSS (``os.wait4``
-rusage: the largest process of the sample's process tree) and the ratio
+rusage: the largest process of the sample's process tree, including
+processes it leaves to end after it, such as a fork server and its workers,
+which the suite adopts as their reaper on Linux) and the ratio
 Kedro/Kilnflow. In-process cases time ``bootstrap_project`` + session
 create + run + close inside the child, with each framework's own Python API
 and default runner options. Kedro's slowest runs (5,000 and 10,000 nodes,
@@ -61,7 +63,7 @@ from pathlib import Path
 from kfbench.cases import Plan, build_cases
 from kfbench.checks import calibrate, fresh_counts, loaded_modules, offline_package
 from kfbench.child import child
-from kfbench.measure import run_case
+from kfbench.measure import adopt_orphans, run_case
 from kfbench.projects import FRAMEWORKS, KEDRO_PINS, log, prepare
 from kfbench.report import (
     TABLE_HEADER,
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("bench/suite.py needs a POSIX system (os.wait4).")
 
     started = time.perf_counter()
+    adopt_orphans()
     setup = prepare()
     plan = Plan(quick=args.quick, kedro_cap=args.kedro_cap)
     loops = calibrate()
