@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import alive, descendants
 from kilnflow.errors import NodeFailedError
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
@@ -65,6 +68,35 @@ def broken(x):
     import kf_no_such_module
 
     return x
+
+
+def slow_to_import(x):
+    import warm_hanging_library
+
+    return x
+"""
+
+#: A library whose import never ends; it says so with a marker file first.
+HANGING = """
+import os
+import time
+
+open(os.path.join(os.environ["KF_WARM_MARKERS"], f"importing-{os.getpid()}"), "w").close()
+time.sleep(600)
+"""
+
+HANGING_SCRIPT = """
+import sys
+
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import ParallelRunner
+
+import warm_nodes
+
+if __name__ == "__main__":
+    pipe = Pipeline([node(warm_nodes.slow_to_import, "x", "y", name="slow")])
+    ParallelRunner(start_method=sys.argv[1]).run(pipe, DataCatalog({"x": MemoryDataset(1)}))
 """
 
 SCRIPT = """
@@ -104,17 +136,22 @@ def warm_dir(tmp_path: Path) -> Iterator[Path]:
     (folder / "warm_payload.py").write_text(PAYLOAD, "utf-8")
     (folder / "warm_nodes.py").write_text(NODES, "utf-8")
     (folder / "run_warm.py").write_text(SCRIPT, "utf-8")
+    (folder / "warm_hanging_library.py").write_text(HANGING, "utf-8")
+    (folder / "run_hanging.py").write_text(HANGING_SCRIPT, "utf-8")
     yield folder
     for name in ("warm_library", "warm_payload", "warm_nodes"):
         sys.modules.pop(name, None)
 
 
+def script_environment(folder: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+
+
 def run_script(folder: Path, start_method: str) -> list[dict[str, Any]]:
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
     result = subprocess.run(
         [sys.executable, str(folder / "run_warm.py"), start_method],
         cwd=folder,
-        env=environment,
+        env=script_environment(folder),
         capture_output=True,
         text=True,
         timeout=120,
@@ -198,3 +235,37 @@ def test_memory_data_of_a_failed_run_is_left_in_the_catalog(
 
     # As with nodes run in turn, the unfinished node's input is still there.
     assert catalog.load("box").value["x"] == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_ctrl_c_while_workers_import_ends_the_run_and_every_process(
+    warm_dir: Path, tmp_path: Path, start_method: str
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, str(warm_dir / "run_hanging.py"), start_method],
+        cwd=warm_dir,
+        env={**script_environment(warm_dir), "KF_WARM_MARKERS": str(markers)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not list(markers.iterdir()) and process.poll() is None:
+            time.sleep(0.05)
+        started = descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    assert "KeyboardInterrupt" in stderr or "Interrupted" in stderr, stderr
+    # The process importing the library (a fork server or a spawned worker) is among them.
+    importing = {int(path.name.split("-")[1]) for path in markers.iterdir()}
+    assert importing <= started
+    while any(alive(pid) for pid in started):
+        time.sleep(0.1)  # the timeout marker fails the test if any lingers

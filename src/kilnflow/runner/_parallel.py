@@ -189,18 +189,35 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
     context.set_forkserver_preload(["__main__", __name__, *libraries])
     try:
         _fork_one(context)
+        return
     except (OSError, EOFError):
         context.set_forkserver_preload(["__main__", __name__])
-        # The failed server is started again once it has ended, which takes a moment.
-        deadline = time.monotonic() + _FORK_SERVER_RESTART_SECONDS
-        while True:
-            try:
-                _fork_one(context)
-                return
-            except (OSError, EOFError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    except BaseException:
+        # A stop while the server imports: it would only see the parent gone
+        # once its imports are done, however long they take.
+        _end_fork_server()
+        raise
+    # The failed server is started again once it has ended, which takes a moment.
+    deadline = time.monotonic() + _FORK_SERVER_RESTART_SECONDS
+    while True:
+        try:
+            _fork_one(context)
+            return
+        except (OSError, EOFError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _end_fork_server() -> None:
+    """End this process's fork server now; the next run starts a new one."""
+    from multiprocessing import forkserver
+
+    # The module offers no public way to stop its server or learn its pid.
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if isinstance(pid, int):
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _fork_one(context: Any) -> None:
@@ -279,9 +296,11 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         context = multiprocessing.get_context(self.start_method)
         parent_alive, alive = context.Pipe(duplex=False)
         with self._signals.installed(), closing(alive), closing(parent_alive):
+            if self.start_method == "forkserver":
+                # Not held: a stop while the server imports (which may take long) ends
+                # the run at once, and the process checking the server ends by itself.
+                _start_fork_server(context, self._imports.libraries)
             with self._signals.held():
-                if self.start_method == "forkserver":
-                    _start_fork_server(context, self._imports.libraries)
                 records = context.Queue()
                 listener = records_listener(records)
                 pool = ProcessPoolExecutor(
