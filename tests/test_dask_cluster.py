@@ -25,8 +25,13 @@ from conftest import (
     session_ids,
     show,
 )
+from kilnflow._version import __version__
+from kilnflow.errors import NodeFailedError
+from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.packaging import package_project
+from kilnflow.pipeline import Pipeline, node
 from kilnflow.project import create_project
+from kilnflow.runner import DaskRunner
 from kilnflow.session import SQLiteStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
@@ -110,35 +115,91 @@ def test_a_node_that_keeps_killing_its_workers_fails_the_run_in_one_line(
     assert "boom" not in (record.get("rerun_nodes") or {})
 
 
+LOST_EVERY_WORKER = (
+    "Node 'boom' failed because every worker of the Dask cluster at {address} died or left "
+    "while the run waited on it, and none joined within 1 s: look in the worker logs for why "
+    "they died (an out-of-memory kill is the usual cause), start workers with more memory, "
+    'then resume with --from-nodes "boom".'
+)
+
+SCHEDULER_TIMED_OUT = (
+    "Node 'boom' failed because the Dask cluster had no worker left to run it for longer "
+    "than the scheduler's distributed.scheduler.no-workers-timeout: look in the worker logs "
+    "for why they died (an out-of-memory kill is the usual cause), start workers with more "
+    'memory, then resume with --from-nodes "boom".'
+)
+
+
+@pytest.mark.parametrize(
+    ("runner_timeout", "scheduler_timeout", "expected"),
+    [("1", None, LOST_EVERY_WORKER), ("60", "1s", SCHEDULER_TIMED_OUT)],
+    ids=["the run's timeout", "the scheduler's timeout"],
+)
 @pytest.mark.timeout(120)
 def test_a_cluster_that_lost_every_worker_fails_the_run_in_one_line(
-    boom_project: Path, tmp_path: Path
+    boom_project: Path,
+    tmp_path: Path,
+    runner_timeout: str,
+    scheduler_timeout: str | None,
+    expected: str,
 ) -> None:
+    scheduler_env = {"PYTHONPATH": str(boom_project / "src")}
+    if scheduler_timeout:
+        scheduler_env["DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT"] = scheduler_timeout
     # Without a nanny, the worker the node kills never comes back.
     with dask_cli_cluster(
-        tmp_path / "cluster",
-        worker_options=("--no-nanny",),
-        scheduler_env={"PYTHONPATH": str(boom_project / "src")},
+        tmp_path / "cluster", worker_options=("--no-nanny",), scheduler_env=scheduler_env
     ) as address:
-        error, _ = failed_run(boom_project, address, "no_workers_timeout=1")
+        error, _ = failed_run(boom_project, address, f"no_workers_timeout={runner_timeout}")
 
-    assert error == (
-        f"Node 'boom' failed because every worker of the Dask cluster at {address} died or "
-        "left while the run waited on it, and none joined within 1 s: look in the worker "
-        "logs for why they died (an out-of-memory kill is the usual cause), start workers "
-        'with more memory, then resume with --from-nodes "boom".'
+    assert error == expected.format(address=address)
+
+
+CLIENT_ONLY_MODULE = """
+class Box:
+    def __len__(self):
+        return 3
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_node_the_scheduler_drops_fails_with_the_reason_and_where_to_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kf_client_only.py").write_text(CLIENT_ONLY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from kf_client_only import Box  # type: ignore[import-not-found]
+
+    # The node's data is of a class only this process has: the scheduler cannot read it.
+    catalog = DataCatalog({"box": MemoryDataset(Box())})
+    pipeline = Pipeline([node(len, "box", "size", name="size")])
+    with (
+        dask_cli_cluster(tmp_path / "cluster") as address,
+        pytest.raises(NodeFailedError) as caught,
+    ):
+        DaskRunner(address=address).run(pipeline, catalog)
+
+    assert str(caught.value) == (
+        "Node 'size' failed because the Dask scheduler dropped it (lost dependencies), as it "
+        "does when it loses data the node needs or cannot read the task: look in the "
+        "scheduler's log for why ('Error during deserialization of the task graph' there "
+        "means it lacks a package that this run's data or datasets need: install it on the "
+        'scheduler and every worker), then resume with --from-nodes "size".'
     )
+    log = (tmp_path / "cluster" / "scheduler.log").read_text()
+    assert "Error during deserialization of the task graph" in log
 
 
 @pytest.fixture(scope="module")
 def packaged_demo(
     tmp_path_factory: pytest.TempPathFactory, dask_wheelhouse: Path
 ) -> dict[str, Path]:
-    """The example project's wheel in a venv with Dask, and older wheel installed in a folder.
+    """The example project's wheel in a venv with Dask, and older installs in folders.
 
-    ``stale`` holds version 0.0.9 of the project, installed with ``pip
-    install --target``: put on a ``dask`` command's PYTHONPATH, it is a
-    machine whose install is out of date.
+    ``stale`` holds version 0.0.9 of the project and ``old-kilnflow`` Kilnflow's
+    wheel relabelled 0.0.9, each installed with ``pip install --target``: put
+    on a ``dask`` command's PYTHONPATH, they make a machine whose install is
+    out of date.
     """
     base = tmp_path_factory.mktemp("dask-deploy")
     root = create_project("demo", base / "demo")
@@ -151,9 +212,21 @@ def packaged_demo(
     install_offline(
         bindir / "python", dask_wheelhouse, "--no-deps", "--target", str(stale), str(stale_wheel)
     )
+    old_kilnflow = base / "old-kilnflow"
+    (kilnflow_wheel,) = dask_wheelhouse.glob("kilnflow-*.whl")
+    target = ("--no-deps", "--target", str(old_kilnflow), str(kilnflow_wheel))
+    install_offline(bindir / "python", dask_wheelhouse, *target)
+    for file, line in [
+        (old_kilnflow / "kilnflow" / "_version.py", '__version__ = "{}"'),
+        (next(old_kilnflow.glob("kilnflow-*.dist-info")) / "METADATA", "\nVersion: {}\n"),
+    ]:
+        text = file.read_text()
+        assert line.format(__version__) in text, file
+        file.write_text(text.replace(line.format(__version__), line.format("0.0.9")))
     return {
         "bin": bindir,
         "stale": stale,
+        "old-kilnflow": old_kilnflow,
         "readings": root / "data" / "raw" / "readings.json",
     }
 
@@ -174,30 +247,50 @@ def test_the_packaged_command_runs_on_a_cluster_with_the_wheel_everywhere(
     assert (work / "data" / "reporting" / "report.txt").exists()
 
 
+DEMO_WHEEL = "demo-0.1.0-py3-none-any.whl"
+
+
 @pytest.mark.parametrize(
-    ("machine", "lacking"),
+    ("machine", "install", "lacking", "wheels"),
     [
-        ("scheduler", "cannot import 'demo' (ModuleNotFoundError: No module named 'demo')"),
-        ("scheduler", "has demo 0.0.9 where this run has 0.1.0"),
-        ("worker", "has demo 0.0.9 where this run has 0.1.0"),
+        (
+            "scheduler",
+            None,
+            "cannot import 'demo' (ModuleNotFoundError: No module named 'demo')",
+            DEMO_WHEEL,
+        ),
+        ("scheduler", "stale", "has demo 0.0.9 where this run has 0.1.0", DEMO_WHEEL),
+        ("worker", "stale", "has demo 0.0.9 where this run has 0.1.0", DEMO_WHEEL),
+        # This scheduler lacks the project too: both are named.
+        (
+            "scheduler",
+            "old-kilnflow",
+            "has kilnflow 0.0.9 where this run has 0.1.0",
+            f"{DEMO_WHEEL} kilnflow-0.1.0-py3-none-any.whl",
+        ),
     ],
-    ids=["scheduler without the project", "stale scheduler", "stale worker"],
+    ids=["scheduler without the project", "stale scheduler", "stale worker", "old Kilnflow"],
 )
 @pytest.mark.timeout(120)
 def test_a_cluster_without_the_projects_wheel_is_named_before_any_task_runs(
-    packaged_demo: dict[str, Path], tmp_path: Path, machine: str, lacking: str
+    packaged_demo: dict[str, Path],
+    tmp_path: Path,
+    machine: str,
+    install: str | None,
+    lacking: str,
+    wheels: str,
 ) -> None:
     bindir = packaged_demo["bin"]
-    # This test's venv has Kilnflow and Dask but not the project; PYTHONPATH adds
-    # the older wheel's install to it.
-    stale = {"PYTHONPATH": str(packaged_demo["stale"])} if "0.0.9" in lacking else {}
+    # This test's venv has Kilnflow and Dask but not the project; PYTHONPATH puts
+    # an older install in front.
+    env = {"PYTHONPATH": str(packaged_demo[install])} if install else {}
     if machine == "scheduler":
         cluster = dask_cli_cluster(
-            tmp_path / "cluster", scheduler_bin=SCRIPTS, worker_bin=bindir, scheduler_env=stale
+            tmp_path / "cluster", scheduler_bin=SCRIPTS, worker_bin=bindir, scheduler_env=env
         )
     else:
         cluster = dask_cli_cluster(
-            tmp_path / "cluster", scheduler_bin=bindir, worker_bin=SCRIPTS, worker_env=stale
+            tmp_path / "cluster", scheduler_bin=bindir, worker_bin=SCRIPTS, worker_env=env
         )
     work = data_folder(tmp_path / "work", packaged_demo["readings"])
     with cluster as address:
@@ -215,7 +308,7 @@ def test_a_cluster_without_the_projects_wheel_is_named_before_any_task_runs(
         f"Error: The Dask cluster at {address} cannot run this pipeline's tasks: {where}"
     )
     assert f" {lacking}; install the same wheels on the scheduler and on every worker " in error
-    assert error.endswith("(pip install demo-0.1.0-py3-none-any.whl), then run again.")
+    assert error.endswith(f"(pip install {wheels}), then run again.")
     assert not (work / "data" / "processed").exists()
     (record,) = SQLiteStore(work / ".home", "").sessions(limit=1)
     assert record["outcome"] == "failed"

@@ -171,9 +171,12 @@ def _lost_workers(exc: BaseException, distributed: Any, started: int) -> str | N
             "died (an out-of-memory kill is the usual cause), start workers with more memory"
         )
     if isinstance(exc, CancelledError):
+        why = getattr(exc, "reason", None) or str(exc) or "no reason given"
         return (
-            f"the Dask scheduler dropped it ({exc}), which it does when it loses data the "
-            "node needs or cannot read the task graph: look in the scheduler's log for why"
+            f"the Dask scheduler dropped it ({why}), as it does when it loses data the node "
+            "needs or cannot read the task: look in the scheduler's log for why ('Error "
+            "during deserialization of the task graph' there means it lacks a package that "
+            "this run's data or datasets need: install it on the scheduler and every worker)"
         )
     return None
 
@@ -196,7 +199,6 @@ class _DaskExecutor(Executor):
         self._waiting: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._stop_watching = threading.Event()
-        self._watcher: threading.Thread | None = None
         client.subscribe_topic(_STARTED_TOPIC, self._note_start)
 
     def _note_start(self, event: tuple[float, Mapping[str, str]]) -> None:
@@ -229,10 +231,9 @@ class _DaskExecutor(Executor):
         adaptive cluster scales up again within the timeout. Until a worker has
         been ``seen``, the run waits for one as Dask does.
         """
-        self._watcher = threading.Thread(
+        threading.Thread(
             target=self._watch, args=(timeout, seen), name="kilnflow-dask-workers", daemon=True
-        )
-        self._watcher.start()
+        ).start()
 
     def _watch(self, timeout: float, seen: bool) -> None:
         empty_since: float | None = None
@@ -247,7 +248,7 @@ class _DaskExecutor(Executor):
                 empty_since = None
             elif empty_since is None:
                 empty_since = now
-            elif now - empty_since >= timeout:
+            elif now - empty_since >= timeout and not self._stop_watching.is_set():
                 self._lose_all(timeout)
                 return
 
@@ -258,13 +259,14 @@ class _DaskExecutor(Executor):
             "the worker logs for why they died (an out-of-memory kill is the usual cause), "
             "start workers with more memory"
         )
-        with suppress(Exception):
-            self.client.cancel(list(self._running))
         with self._lock:
             waiting = list(self._waiting)
             self._waiting.clear()
+        # Failed before their tasks are cancelled, so the run sees this error, not a cancellation.
         for future in waiting:
             _settle(future, error)
+        with suppress(Exception):
+            self.client.cancel(list(self._running))
 
     def task(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Submit ``fn`` as a task that may run again elsewhere; return its Dask future."""
@@ -277,9 +279,8 @@ class _DaskExecutor(Executor):
         return task
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # Not joined: a call to a scheduler that is gone may block the watch for a while.
         self._stop_watching.set()
-        if self._watcher is not None:
-            self._watcher.join()
         if cancel_futures:
             self.client.cancel(list(self._running))
         with suppress(Exception):
@@ -346,7 +347,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         self._free_memory = frozenset(
             name for name in pipeline.outputs() if catalog.is_memory(name)
         )
-        self._packages = packages_of(pipeline)
+        self._packages = packages_of(pipeline, catalog)
 
     @contextmanager
     def _executor(self) -> Iterator[_DaskExecutor]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from kilnflow.errors import RunnerError
 
 if TYPE_CHECKING:
+    from kilnflow.io import DataCatalog
     from kilnflow.pipeline import Pipeline
 
 __all__ = ["check_cluster", "packages_of"]
@@ -27,18 +28,18 @@ __all__ = ["check_cluster", "packages_of"]
 Installed = dict[str, tuple[Optional[str], Optional[str]]]
 
 
-def packages_of(pipeline: Pipeline) -> list[str]:
-    """Top-level packages the tasks name: Kilnflow and the modules of the nodes' functions."""
+def packages_of(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """Top-level packages the tasks name: Kilnflow's, the nodes' functions' and datasets'."""
     stdlib = set(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__main__"}
-    names = {"kilnflow"}
+    modules = {"kilnflow"}
     for node in pipeline.nodes:
         func: Any = node.func
         while isinstance(func, partial):
             func = func.func
-        module = getattr(func, "__module__", None)
-        if module:
-            names.add(module.partition(".")[0])
-    return sorted(names - stdlib)
+        modules.add(getattr(func, "__module__", None) or "builtins")
+    for name in pipeline.datasets():
+        modules.add(type(catalog.get(name)).__module__)
+    return sorted({module.partition(".")[0] for module in modules} - stdlib)
 
 
 def _make_probe() -> Callable[[list[str]], Installed]:
