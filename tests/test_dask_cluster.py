@@ -26,7 +26,7 @@ from conftest import (
     show,
 )
 from kilnflow._version import __version__
-from kilnflow.errors import NodeFailedError
+from kilnflow.errors import NodeFailedError, RunnerError
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.packaging import package_project
 from kilnflow.pipeline import Pipeline, node
@@ -156,22 +156,59 @@ def test_a_cluster_that_lost_every_worker_fails_the_run_in_one_line(
 
 
 CLIENT_ONLY_MODULE = """
+from kilnflow.io import AbstractDataset
+
+
 class Box:
     def __len__(self):
         return 3
+
+
+class Numbers(AbstractDataset):
+    def _load(self):
+        return [1, 2, 3]
+
+    def _save(self, data):
+        raise NotImplementedError
+
+    def _describe(self):
+        return {}
 """
+
+
+@pytest.fixture
+def client_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A module that only this process can import, not the scheduler nor its workers."""
+    (tmp_path / "kf_client_only.py").write_text(CLIENT_ONLY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kf_client_only  # type: ignore[import-not-found]
+
+    return kf_client_only
+
+
+@pytest.mark.timeout(120)
+def test_a_scheduler_that_cannot_import_a_dataset_class_is_named_before_any_task_runs(
+    tmp_path: Path, client_only: Any
+) -> None:
+    catalog = DataCatalog({"numbers": client_only.Numbers()})
+    pipeline = Pipeline([node(len, "numbers", "size", name="size")])
+    with dask_cli_cluster(tmp_path / "cluster") as address, pytest.raises(RunnerError) as caught:
+        DaskRunner(address=address).run(pipeline, catalog)
+
+    assert str(caught.value) == (
+        f"The Dask cluster at {address} cannot run this pipeline's tasks: the scheduler cannot "
+        "import 'kf_client_only' (ModuleNotFoundError: No module named 'kf_client_only'); "
+        "install the same wheels on the scheduler and on every worker (pip install "
+        "kf_client_only), then run again."
+    )
 
 
 @pytest.mark.timeout(120)
 def test_a_node_the_scheduler_drops_fails_with_the_reason_and_where_to_look(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, client_only: Any
 ) -> None:
-    (tmp_path / "kf_client_only.py").write_text(CLIENT_ONLY_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from kf_client_only import Box  # type: ignore[import-not-found]
-
     # The node's data is of a class only this process has: the scheduler cannot read it.
-    catalog = DataCatalog({"box": MemoryDataset(Box())})
+    catalog = DataCatalog({"box": MemoryDataset(client_only.Box())})
     pipeline = Pipeline([node(len, "box", "size", name="size")])
     with (
         dask_cli_cluster(tmp_path / "cluster") as address,

@@ -324,7 +324,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         self._cluster_args = dict(cluster_args or {})
         #: Seconds a run waits for a worker once its cluster lost them all, then fails.
         self.no_workers_timeout = no_workers_timeout
-        self._packages: list[str] = []
+        self._packages: dict[str, bool] = {}
         self._worker_init: WorkerInit | None = None
         self._free_memory: frozenset[str] = frozenset()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -28,18 +28,23 @@ __all__ = ["check_cluster", "packages_of"]
 Installed = dict[str, tuple[Optional[str], Optional[str]]]
 
 
-def packages_of(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """Top-level packages the tasks name: Kilnflow's, the nodes' functions' and datasets'."""
+def packages_of(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, bool]:
+    """Top-level packages the tasks name, each with whether its version must match this process's.
+
+    Kilnflow's and the nodes' functions' (the project's code) must be the same
+    version everywhere; the packages of dataset classes need only import.
+    """
     stdlib = set(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__main__"}
-    modules = {"kilnflow"}
+    exact = {"kilnflow"}
     for node in pipeline.nodes:
         func: Any = node.func
         while isinstance(func, partial):
             func = func.func
-        modules.add(getattr(func, "__module__", None) or "builtins")
-    for name in pipeline.datasets():
-        modules.add(type(catalog.get(name)).__module__)
-    return sorted({module.partition(".")[0] for module in modules} - stdlib)
+        exact.add((getattr(func, "__module__", None) or "builtins").partition(".")[0])
+    present = {type(catalog.get(name)).__module__.partition(".")[0] for name in pipeline.datasets()}
+    packages = dict.fromkeys(present - stdlib, False)
+    packages.update(dict.fromkeys(exact - stdlib, True))
+    return dict(sorted(packages.items()))
 
 
 def _make_probe() -> Callable[[list[str]], Installed]:
@@ -77,8 +82,10 @@ def _make_probe() -> Callable[[list[str]], Installed]:
     return installed
 
 
-def _wheel(package: str, version: str | None) -> str:
-    """The wheel file that installs ``package`` at ``version``, as ``kilnflow package`` names it."""
+def _install(package: str, version: str | None, exact: bool) -> str:
+    """What to pip install for ``package``: the wheel ``kilnflow package`` builds, if exact."""
+    if not exact:
+        return package
     name = re.sub(r"[-_.]+", "_", package).lower()
     return f"{name}-{version or '*'}-py3-none-any.whl"
 
@@ -88,44 +95,47 @@ def _note(
     where: str,
     found: Installed,
     expected: Installed,
-    wheels: dict[str, str],
+    packages: Mapping[str, bool],
+    installs: dict[str, str],
 ) -> None:
     """Add to ``lacking`` (what is wrong -> the machines it is wrong on) what ``where`` lacks."""
     for package, (version, _) in expected.items():
         there, error = found.get(package, (None, "not checked"))
         if error is not None:
             what = f"cannot import {package!r} ({error})"
-        elif version is not None and there != version:
+        elif packages[package] and version is not None and there != version:
             what = f"has {package} {there} where this run has {version}"
         else:
             continue
         lacking.setdefault(what, []).append(where)
-        wheels[package] = _wheel(package, version)
+        installs[package] = _install(package, version, packages[package])
 
 
-def check_cluster(client: Any, packages: Iterable[str], *, workers: bool) -> int:
+def check_cluster(client: Any, packages: Mapping[str, bool], *, workers: bool) -> int:
     """Fail before the run when the scheduler (or, with ``workers``, a worker) lacks a package.
 
-    A package is lacking when it cannot be imported there, or is another
-    version than this process's. Returns how many workers were checked.
+    A package is lacking when it cannot be imported there or, for those
+    ``packages`` maps to True, is another version than this process's.
+    Returns how many workers were checked.
     """
     probe = _make_probe()
     names = list(packages)
     expected = probe(names)
     lacking: dict[str, list[str]] = {}
-    wheels: dict[str, str] = {}
+    installs: dict[str, str] = {}
+    found: dict[str, Installed] = {}
     if workers:
-        found: dict[str, Installed] = client.run(probe, names)
+        found = client.run(probe, names)
         for address, installed in sorted(found.items()):
-            _note(lacking, f"worker {address}", installed, expected, wheels)
+            _note(lacking, f"worker {address}", installed, expected, packages, installs)
     else:
-        found = {}
-        _note(lacking, "the scheduler", client.run_on_scheduler(probe, names), expected, wheels)
+        on_scheduler = client.run_on_scheduler(probe, names)
+        _note(lacking, "the scheduler", on_scheduler, expected, packages, installs)
     problems = [f"{', '.join(where)} {what}" for what, where in lacking.items()]
     if problems:
         raise RunnerError(
             f"The Dask cluster at {client.scheduler.address} cannot run this pipeline's "
             f"tasks: {'; '.join(problems)}; install the same wheels on the scheduler and on "
-            f"every worker (pip install {' '.join(wheels.values())}), then run again."
+            f"every worker (pip install {' '.join(installs.values())}), then run again."
         )
     return len(found)
