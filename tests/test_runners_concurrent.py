@@ -462,6 +462,16 @@ def test_dask_runner_takes_an_address_or_a_client_not_both() -> None:
         DaskRunner(address="tcp://127.0.0.1:8786", client=object())
 
 
+@pytest.mark.parametrize("timeout", [0, -1.5, "soon", True])
+def test_dask_runner_waits_for_lost_workers_a_positive_time(timeout: Any) -> None:
+    with pytest.raises(RunnerError) as caught:
+        DaskRunner(no_workers_timeout=timeout)
+    assert str(caught.value) == (
+        f"DaskRunner's no_workers_timeout must be a number of seconds above 0, got {timeout!r}; "
+        "it is how long a run that lost every worker waits for one."
+    )
+
+
 def test_dask_workers_that_cannot_set_up_fail_the_run(nodes: ModuleType, dask_client: Any) -> None:
     pipe = Pipeline([node(nodes.double, "a", "b", name="first")])
     with pytest.raises(RunnerError) as caught:

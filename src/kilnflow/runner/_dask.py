@@ -316,6 +316,15 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
             )
         if client is None and importlib.util.find_spec("distributed") is None:
             raise RunnerError(_INSTALL)
+        seconds = isinstance(no_workers_timeout, (int, float)) and not isinstance(
+            no_workers_timeout, bool
+        )
+        if not seconds or no_workers_timeout <= 0:
+            raise RunnerError(
+                f"DaskRunner's no_workers_timeout must be a number of seconds above 0, got "
+                f"{no_workers_timeout!r}; it is how long a run that lost every worker waits "
+                "for one."
+            )
         super().__init__()
         #: Scheduler to connect to, e.g. ``tcp://10.0.0.5:8786``.
         self.address = address
