@@ -24,7 +24,7 @@ from conftest import alive, descendants
 from kilnflow.errors import NodeFailedError
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
-from kilnflow.runner import ParallelRunner
+from kilnflow.runner import ParallelRunner, SequentialRunner
 from kilnflow.runner._task import worker_imports
 
 START_METHODS = [
@@ -70,6 +70,14 @@ def broken(x):
     return x
 
 
+def plus_one(x):
+    return x + 1
+
+
+def times_ten(x):
+    return x * 10
+
+
 def slow_to_import(x):
     import warm_hanging_library
 
@@ -90,7 +98,7 @@ import sys
 
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
-from kilnflow.runner import ParallelRunner
+from kilnflow.runner import ParallelRunner, SequentialRunner
 
 import warm_nodes
 
@@ -106,7 +114,7 @@ import sys
 
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
-from kilnflow.runner import ParallelRunner
+from kilnflow.runner import ParallelRunner, SequentialRunner
 
 import warm_nodes
 
@@ -269,3 +277,25 @@ def test_ctrl_c_while_workers_import_ends_the_run_and_every_process(
     assert importing <= started
     while any(alive(pid) for pid in started):
         time.sleep(0.1)  # the timeout marker fails the test if any lingers
+
+
+@pytest.mark.timeout(120)
+def test_memory_data_saved_and_loaded_under_transcoded_names_reaches_its_reader(
+    warm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(warm_dir))
+    import warm_nodes
+
+    pipe = Pipeline(
+        [
+            node(warm_nodes.plus_one, "a", "x@one", name="make"),
+            node(warm_nodes.times_ten, "x@two", "y", name="use"),
+        ]
+    )
+
+    def catalog() -> DataCatalog:
+        return DataCatalog({"a": MemoryDataset(1), "x": MemoryDataset()})
+
+    expected = SequentialRunner().run(pipe, catalog())
+    assert ParallelRunner(max_workers=2, start_method="spawn").run(pipe, catalog()) == expected
+    assert expected == {"y": 20}

@@ -48,6 +48,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError, did_you_mean
+from kilnflow.pipeline._node import base_name
 from kilnflow.runner._base import AbstractRunner, cpu_count
 from kilnflow.runner._logs import forward_records, records_listener
 from kilnflow.runner._signals import HeldSignals
@@ -268,9 +269,10 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         self._signals = HeldSignals()
         self._catalog: DataCatalog | None = None
         self._free_outputs: frozenset[str] = frozenset()
-        # Pickles of memory data, as workers sent them back (``_held``: not yet
-        # in the catalog) or as first sent from the catalog (``_sent``).
-        self._held: dict[str, bytes] = {}
+        # Pickles of memory data, as workers sent them back (``_held``: not yet in
+        # the catalog, by the dataset a transcoded name stands for, with the name
+        # it was saved as) or as first sent from the catalog (``_sent``).
+        self._held: dict[str, tuple[str, bytes]] = {}
         self._sent: dict[str, bytes] = {}
 
     def _prepare(
@@ -324,6 +326,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                 # sending a record must not keep this process from ending.
                 with self._signals.held():
                     _stop_now(pool)
+                self._held = {}  # a stopped run ends promptly, without unpickling
                 raise
             finally:
                 self._in_flight = {}
@@ -343,7 +346,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         if self._catalog is not None:
             import pickle
 
-            for name, payload in held.items():
+            for name, payload in held.values():
                 self._catalog.save(name, pickle.loads(payload))
 
     def _submit(
@@ -365,7 +368,8 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         """Memory data for a worker: as a worker sent it, or pickled from the catalog once."""
         import pickle
 
-        payload = self._held.get(name) or self._sent.get(name)
+        held = self._held.get(base_name(name))
+        payload = held[1] if held is not None else self._sent.get(name)
         if payload is None:
             payload = pickle.dumps(catalog.load(name), protocol=pickle.HIGHEST_PROTOCOL)
             self._sent[name] = payload
@@ -393,12 +397,14 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
             if name in self._free_outputs:
                 catalog.save(name, pickle.loads(payload))
             else:
-                self._held[name] = payload
+                self._held[base_name(name)] = (name, payload)
         return duration
 
     def _release(self, executor: ProcessPoolExecutor, catalog: DataCatalog, name: str) -> None:
-        self._held.pop(name, None)
-        self._sent.pop(name, None)
+        # As in the catalog, a transcoded name frees nothing: other views may have readers.
+        if base_name(name) == name:
+            self._held.pop(name, None)
+            self._sent.pop(name, None)
         super()._release(executor, catalog, name)
 
     def _died_message(self) -> str:
