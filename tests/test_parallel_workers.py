@@ -203,6 +203,10 @@ def test_worker_imports_are_read_without_importing_anything(
     found = worker_imports(pipe, DataCatalog(), warm_nodes.first)
 
     assert found.project == ("warm_nodes",)
+    # A loop of __wrapped__ (a decorator gone wrong) is no error: the outer function is read.
+    monkeypatch.setattr(warm_nodes.plus_one, "__wrapped__", warm_nodes.plus_one, raising=False)
+    looped = Pipeline([node(warm_nodes.plus_one, "a", "b", name="looped")])
+    assert worker_imports(looped, DataCatalog(), warm_nodes.first).project == ("warm_nodes",)
     assert {"warm_library", "warm_payload", "kf_no_such_module"} <= set(found.libraries)
     assert "warm_nodes" not in found.libraries
     assert "warm_library" not in sys.modules

@@ -375,7 +375,12 @@ def _plain_function(function: object) -> object:
 
     while isinstance(function, partial):
         function = function.func
-    return inspect.unwrap(function) if callable(function) else function
+    if not callable(function):
+        return function
+    try:
+        return inspect.unwrap(function)
+    except ValueError:  # a chain of __wrapped__ that loops: keep the outer function
+        return function
 
 
 def _module_imports(module_name: str) -> Iterator[str]:
