@@ -303,3 +303,46 @@ def test_memory_data_saved_and_loaded_under_transcoded_names_reaches_its_reader(
     expected = SequentialRunner().run(pipe, catalog())
     assert ParallelRunner(max_workers=2, start_method="spawn").run(pipe, catalog()) == expected
     assert expected == {"y": 20}
+
+
+DEFAULT_START_SCRIPT = """
+import json
+import sys
+from multiprocessing import forkserver
+
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import ParallelRunner
+
+import warm_nodes
+
+if __name__ == "__main__":
+    plain = Pipeline([node(warm_nodes.plus_one, "x", "y", name="plus_one")])
+    warm = Pipeline([node(warm_nodes.first, "x", "box", name="first")])
+    started = []
+    for pipe in (plain, warm):
+        ParallelRunner().run(pipe, DataCatalog({"x": MemoryDataset(1)}))
+        started.append(forkserver._forkserver._forkserver_pid is not None)
+    print(json.dumps(started))
+"""
+
+
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="no forkserver on this platform")
+def test_a_fork_server_starts_only_for_nodes_that_import_libraries(warm_dir: Path) -> None:
+    """A server holding nothing would only add its own start to the run."""
+    (warm_dir / "run_default.py").write_text(DEFAULT_START_SCRIPT, "utf-8")
+    environment = script_environment(warm_dir)
+    environment.pop("KILNFLOW_MP_START_METHOD", None)
+
+    result = subprocess.run(
+        [sys.executable, str(warm_dir / "run_default.py")],
+        cwd=warm_dir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [False, True]

@@ -1,13 +1,15 @@
 """Nodes in a pool of warm worker processes that set themselves up for the project.
 
 Workers start with ``forkserver`` where the platform has it (Linux and most
-Unixes), else ``spawn``: either way a worker is a fresh interpreter that
-inherits no state of the parent, so a run behaves the same everywhere. Each
-worker runs the run's *worker initialiser* once. A session passes one that
-configures the project and re-creates its hooks from ``settings.HOOKS`` by
-importing the settings module in the worker, so hook objects need not be
-picklable; without one, the hook objects registered in the parent are
-pickled to every worker. Either way a hook's state lives per worker process.
+Unixes) and the nodes import libraries the server can hold, else ``spawn``
+(a server holding nothing only adds its own start to the run): either way a
+worker is a fresh interpreter that inherits no state of the parent, so a run
+behaves the same everywhere. Each worker runs the run's *worker initialiser*
+once. A session passes one that configures the project and re-creates its
+hooks from ``settings.HOOKS`` by importing the settings module in the worker,
+so hook objects need not be picklable; without one, the hook objects
+registered in the parent are pickled to every worker. Either way a hook's
+state lives per worker process.
 
 Warm workers: before the run, the runner reads which modules the nodes will
 import (:func:`~kilnflow.runner._task.worker_imports`: pandas, scikit-learn,
@@ -39,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -210,6 +213,12 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
             time.sleep(0.05)
 
 
+def _worth_a_server(libraries: tuple[str, ...]) -> bool:
+    """Whether a library outside Python's own and Kilnflow is imported: only those cost."""
+    cheap = {*getattr(sys, "stdlib_module_names", ()), "kilnflow"}
+    return any(name.partition(".")[0] not in cheap for name in libraries)
+
+
 def _end_fork_server() -> None:
     """End this process's fork server now; the next run starts a new one."""
     from multiprocessing import forkserver
@@ -261,8 +270,10 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
 
     def __init__(self, max_workers: int | None = None, start_method: str | None = None) -> None:
         super().__init__(max_workers=max_workers if max_workers is not None else cpu_count())
-        #: How worker processes start.
+        #: How worker processes start (``forkserver`` by default may become ``spawn``
+        #: for a run whose nodes import no library, see the module's docstring).
         self.start_method = _start_method(start_method)
+        self._start_chosen = bool(start_method or os.environ.get(START_METHOD_ENV))
         self._worker_init: WorkerInit | None = None
         self._imports = WorkerImports((), ())
         self._in_flight: dict[Future[Any], str] = {}
@@ -295,10 +306,13 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         from concurrent.futures import ProcessPoolExecutor
 
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
-        context = multiprocessing.get_context(self.start_method)
+        method = self.start_method
+        if method == "forkserver" and not self._start_chosen:
+            method = "forkserver" if _worth_a_server(self._imports.libraries) else "spawn"
+        context = multiprocessing.get_context(method)
         parent_alive, alive = context.Pipe(duplex=False)
         with self._signals.installed(), closing(alive), closing(parent_alive):
-            if self.start_method == "forkserver":
+            if method == "forkserver":
                 # Not held: a stop while the server imports (which may take long) ends
                 # the run at once, and the process checking the server ends by itself.
                 _start_fork_server(context, self._imports.libraries)
