@@ -152,12 +152,16 @@ def warm_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def script_environment(folder: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+    """Scripts import the modules above; the start method is what each script chooses."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *sys.path])}
+    environment.pop("KILNFLOW_MP_START_METHOD", None)
+    return environment
 
 
-def run_script(folder: Path, start_method: str) -> list[dict[str, Any]]:
+def run_script(folder: Path, script: str, *args: str) -> Any:
+    """Run one of the scripts above; what it printed last, as JSON."""
     result = subprocess.run(
-        [sys.executable, str(folder / "run_warm.py"), start_method],
+        [sys.executable, str(folder / script), *args],
         cwd=folder,
         env=script_environment(folder),
         capture_output=True,
@@ -166,8 +170,7 @@ def run_script(folder: Path, start_method: str) -> list[dict[str, Any]]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    runs: list[dict[str, Any]] = json.loads(result.stdout.splitlines()[-1])
-    return runs
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 @pytest.mark.timeout(180)
@@ -175,7 +178,7 @@ def run_script(folder: Path, start_method: str) -> list[dict[str, Any]]:
 def test_workers_hold_what_their_nodes_import_before_the_first_node_runs(
     warm_dir: Path, start_method: str
 ) -> None:
-    first, second, parent = run_script(warm_dir, start_method)
+    first, second, parent = run_script(warm_dir, "run_warm.py", start_method)
 
     # The node's own `import warm_library` found it already imported, in both runs.
     assert first["preloaded"] is True
@@ -331,18 +334,5 @@ if __name__ == "__main__":
 def test_a_fork_server_starts_only_for_nodes_that_import_libraries(warm_dir: Path) -> None:
     """A server holding nothing would only add its own start to the run."""
     (warm_dir / "run_default.py").write_text(DEFAULT_START_SCRIPT, "utf-8")
-    environment = script_environment(warm_dir)
-    environment.pop("KILNFLOW_MP_START_METHOD", None)
 
-    result = subprocess.run(
-        [sys.executable, str(warm_dir / "run_default.py")],
-        cwd=warm_dir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == [False, True]
+    assert run_script(warm_dir, "run_default.py") == [False, True]
