@@ -1,7 +1,7 @@
 """Writes that replace a local file or folder whole, or leave it as it was.
 
 A leaf, because datasets, the parsed-file cache, generated deployment files,
-new projects and the help text all write this way, and a process stopped by
+new projects and viewer pages all write this way, and a process stopped by
 a signal must be able to remove the temporary files of its unfinished writes.
 """
 
@@ -80,7 +80,7 @@ def _atomic_write(target: str | os.PathLike[str], mode: str, private: bool) -> I
     temporary = _temporary_sibling(target)
     _UNFINISHED.add(temporary)
     try:
-        # An unguessable name created exclusively ("x"); its mode respects the
+        # An unguessable name created exclusively (O_EXCL); its mode respects the
         # umask unless private, unlike mkstemp's, which is always 0600.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         descriptor = os.open(temporary, flags, 0o600 if private else 0o666)

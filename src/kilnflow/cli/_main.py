@@ -15,7 +15,7 @@ import click
 from kilnflow._version import __version__
 from kilnflow.cli._commands import COMMANDS
 
-__all__ = ["cli", "help_text", "main", "report_errors"]
+__all__ = ["cli", "main", "report_errors"]
 
 
 class _LazyGroup(click.Group):
@@ -119,9 +119,3 @@ def _interrupted(error: KeyboardInterrupt, *, script: bool) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> Any:
     """Run the ``kilnflow`` command with ``argv`` (default: this process's arguments)."""
     return report_errors(cli, argv, "kilnflow")
-
-
-def help_text() -> str:
-    """What click prints for ``kilnflow --help`` on this terminal."""
-    with cli.make_context("kilnflow", ["--help"], resilient_parsing=True) as ctx:
-        return ctx.get_help() + "\n"
