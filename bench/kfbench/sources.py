@@ -218,6 +218,10 @@ model_report:
 """
 
 
+# The libraries the realistic nodes import (pandas for the features, scikit-learn
+# for the models): a worker must hold all of them before the first model trains.
+REALISTIC_LIBRARIES = ("pandas", "sklearn.ensemble", "sklearn.linear_model")
+
 # A realistic project's nodes, the same in both projects: pandas and scikit-learn,
 # imported only by the pipeline that uses them.
 REALISTIC_SOURCE = """\
