@@ -75,6 +75,65 @@ def test_url_passwords_never_leave(make_project, password: str) -> None:  # type
     )
 
 
+USER_LOGGING = """
+version: 1
+formatters:
+  mine:
+    format: "MINE|%(levelname)s|%(name)s|%(message)s"
+handlers:
+  file:
+    class: logging.FileHandler
+    formatter: mine
+    filename: {log_file}
+  console:
+    class: logging.StreamHandler
+loggers:
+  demo:
+    handlers: [file]
+root:
+  level: INFO
+  handlers: [file, console]
+"""
+
+
+def test_handlers_of_the_projects_logging_file_hide_url_passwords(  # type: ignore[no-untyped-def]
+    make_project, tmp_path: Path
+) -> None:
+    """The user's own handlers and formatters keep their layout but never write a password."""
+    project = make_project()
+    url = f"ftp://kilnuser:{secret('file')}@127.0.0.1:9/readings.json"
+    set_catalog_path(project, url)
+    hook = project / "src" / "demo" / "hooks.py"
+    hook.write_text(
+        "import logging\n\nfrom kilnflow.hooks import hook_impl\n\n\n"
+        "class Announce:\n    @hook_impl\n    def before_pipeline_run(self, catalog):\n"
+        f"        url = {url!r}\n"
+        "        logger = logging.getLogger('demo.announce')\n"
+        "        logger.info('reading %s', url)\n"
+        "        try:\n            raise OSError(f'cannot open {url}')\n"
+        "        except OSError:\n            logger.exception('retrying')\n"
+    )
+    settings = project / "src" / "demo" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace(
+            "HOOKS = ()", "from demo.hooks import Announce\n\nHOOKS = (Announce(),)"
+        )
+    )
+    log_file = tmp_path / "run.log"
+    (project / "conf" / "logging.yml").write_text(USER_LOGGING.format(log_file=log_file))
+
+    result = run_cli("run", "-v", cwd=project, check=False)
+
+    written = log_file.read_text()
+    assert result.returncode == 1
+    assert "MINE|INFO|demo.announce|reading ftp://kilnuser:***@127.0.0.1:9/readings.json" in (
+        written.splitlines()
+    )
+    assert "OSError: cannot open ftp://kilnuser:***@127.0.0.1:9/readings.json" in written
+    assert "ftp://kilnuser:***@127.0.0.1:9/readings.json" in result.stderr
+    assert_nothing_leaks(written, result.stderr)
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -30,6 +30,7 @@ __all__ = [
     "is_secret_name",
     "redact",
     "redact_arguments",
+    "redact_handler_output",
     "redact_pairs",
     "redact_text",
     "redact_url",
@@ -254,7 +255,26 @@ class RedactingFormatter(logging.Formatter):
 
     Datasets name their paths in log records and exceptions; a path such as
     ``s3://key:secret@bucket/x`` must not reach a terminal or a log file.
+    ``wrapping`` keeps another formatter's layout (one a user configured, a
+    JSON formatter say) and hides the passwords in what it writes.
     """
 
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        *,
+        wrapping: logging.Formatter | None = None,
+    ) -> None:
+        super().__init__(fmt, datefmt)
+        self.wrapping = wrapping
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact_url(super().format(record))
+        text = super().format(record) if self.wrapping is None else self.wrapping.format(record)
+        return redact_url(text)
+
+
+def redact_handler_output(handler: logging.Handler) -> None:
+    """Have ``handler`` hide URL passwords in everything it formats, in its own layout."""
+    if not isinstance(handler.formatter, RedactingFormatter):
+        handler.setFormatter(RedactingFormatter(wrapping=handler.formatter or logging.Formatter()))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kilnflow._redact import RedactingFormatter
+from kilnflow._redact import RedactingFormatter, redact_handler_output
 from kilnflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,6 +127,11 @@ def _file_config(conf_source: ConfSource | None) -> tuple[str, dict[str, Any]] |
 
 
 def _apply(where: str, config: dict[str, Any]) -> None:
+    """Apply the user's file; its handlers then hide URL passwords as Kilnflow's own do.
+
+    A file handler with a plain formatter would otherwise write a dataset's
+    ``s3://key:secret@bucket`` path, quoted in a record or a traceback, to disk.
+    """
     import logging.config
 
     config.setdefault("version", 1)
@@ -140,6 +145,16 @@ def _apply(where: str, config: dict[str, Any]) -> None:
             f"{where} is not a valid logging configuration ({exc}: {cause}); fix it following "
             "logging.config.dictConfig's format, or remove it to get Kilnflow's default."
         ) from exc
+    for each in _loggers():
+        for handler in each.handlers:
+            redact_handler_output(handler)
+
+
+def _loggers() -> list[logging.Logger]:
+    """The root logger and every logger created so far."""
+    root = logging.getLogger()
+    children = root.manager.loggerDict.values()
+    return [root, *(item for item in children if isinstance(item, logging.Logger))]
 
 
 def _force_level(level: int) -> None:
@@ -149,11 +164,7 @@ def _force_level(level: int) -> None:
     logger and handler to DEBUG, so no level in the file hides a record.
     """
     root = logging.getLogger()
-    loggers = [root]
-    loggers += [
-        item for item in root.manager.loggerDict.values() if isinstance(item, logging.Logger)
-    ]
-    for each in loggers:
+    for each in _loggers():
         if each is root or each.level != logging.NOTSET:
             each.setLevel(level if level == logging.DEBUG else max(level, each.level))
         if level == logging.DEBUG:
