@@ -103,6 +103,7 @@ def pipeline(
                 tuple(_rename(name, renames, prefix) for name in each.outputs),
                 each.tags | extra_tags,
                 _nest(each.namespace, prefix),
+                tuple(_rename(name, renames, prefix) for name in each.confirms),
             )
             for each in base.nodes
         ]

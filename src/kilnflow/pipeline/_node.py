@@ -106,6 +106,27 @@ def _normalize(spec: object, role: str, where: str) -> tuple[str, tuple[str, ...
     )
 
 
+def _confirms(spec: object, where: str) -> tuple[str, ...]:
+    """The datasets a node confirms: no name, one name, or a list of names, each once."""
+    if spec is None:
+        return ()
+    if isinstance(spec, str):
+        spec = [spec]
+    if not isinstance(spec, (list, tuple)):
+        raise PipelineError(
+            f"{where}: confirms must be a dataset name or a list of dataset names, not "
+            f"{type(spec).__name__}; pass confirms='name' or confirms=['a', 'b']."
+        )
+    names = tuple(dict.fromkeys(_dataset(name, "confirms", where) for name in spec))
+    for name in names:
+        if is_parameter(name):
+            raise PipelineError(
+                f"{where}: confirms names the parameter {name!r}, which has no checkpoint; "
+                "confirm a dataset such as a partitions.IncrementalDataset instead."
+            )
+    return names
+
+
 def _describe_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return f"a {type(value).__name__} of {len(value)} values"
@@ -126,6 +147,7 @@ class Node:
 
     __slots__ = (
         "_base_name",
+        "_confirms",
         "_func",
         "_in_keys",
         "_in_kind",
@@ -139,6 +161,7 @@ class Node:
     )
 
     _base_name: str
+    _confirms: tuple[str, ...]
     _func: Callable[..., Any]
     _in_keys: tuple[str, ...]
     _in_kind: str
@@ -158,6 +181,7 @@ class Node:
         name: str | None = None,
         tags: Tags = None,
         namespace: str | None = None,
+        confirms: str | Sequence[str] | None = None,
     ) -> None:
         if not callable(func):
             raise PipelineError(
@@ -179,6 +203,7 @@ class Node:
             name,
             normalize_tags(tags, where),
             check_namespace(namespace, where),
+            _confirms(confirms, where),
         )
         self._check_signature()
 
@@ -190,6 +215,7 @@ class Node:
         base_name: str | None,
         tags: frozenset[str],
         namespace: str | None,
+        confirms: tuple[str, ...],
     ) -> None:
         values = {
             "_func": func,
@@ -201,6 +227,7 @@ class Node:
             "_outputs": outputs[2],
             "_tags": tags,
             "_namespace": namespace,
+            "_confirms": confirms,
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
@@ -273,6 +300,7 @@ class Node:
         outputs: tuple[str, ...],
         tags: frozenset[str],
         namespace: str | None,
+        confirms: tuple[str, ...],
     ) -> Node:
         """Copy with other datasets, tags or namespace; the call shape is unchanged,
         so the function's signature needs no second check."""
@@ -284,6 +312,7 @@ class Node:
             self._base_name,
             tags,
             namespace,
+            confirms,
         )
         return new
 
@@ -308,6 +337,11 @@ class Node:
         return self._outputs
 
     @property
+    def confirms(self) -> tuple[str, ...]:
+        """Datasets whose checkpoint moves once the node succeeded and saved its outputs."""
+        return self._confirms
+
+    @property
     def tags(self) -> frozenset[str]:
         return self._tags
 
@@ -321,7 +355,9 @@ class Node:
         extra = normalize_tags(tags, f"Node {self._name!r}")
         if extra <= self._tags:
             return self
-        return self._derive(self._inputs, self._outputs, self._tags | extra, self._namespace)
+        return self._derive(
+            self._inputs, self._outputs, self._tags | extra, self._namespace, self._confirms
+        )
 
     def run(self, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Call the function with ``inputs`` (by dataset name); return outputs by dataset name.
@@ -384,6 +420,7 @@ class Node:
             _canonical(self._inputs_form()),
             self._out_kind,
             _canonical(self._outputs_form()),
+            self._confirms,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -420,10 +457,13 @@ class Node:
         ]
         if self._tags:
             parts.append(f"tags={sorted(self._tags)!r}")
+        if self._confirms:
+            parts.append(f"confirms={list(self._confirms)!r}")
         return f"Node({', '.join(parts)})"
 
     def __str__(self) -> str:
-        return f"{self._name}: {self._signature()}"
+        text = f"{self._name}: {self._signature()}"
+        return f"{text} (confirms {', '.join(self._confirms)})" if self._confirms else text
 
 
 def _canonical(form: DatasetNames) -> object:
@@ -482,6 +522,7 @@ def node(
     name: str | None = None,
     tags: Tags = None,
     namespace: str | None = None,
+    confirms: str | Sequence[str] | None = None,
 ) -> Node:
     """Bind ``func`` to datasets; the usual way to build a :class:`Node`.
 
@@ -495,5 +536,8 @@ def node(
     that name stays fixed when the node is later namespaced or its datasets
     renamed by :func:`pipeline`.
     ``namespace`` prefixes the name only; :func:`pipeline` namespaces datasets.
+    ``confirms`` (a name or a list) moves those datasets' checkpoints (see
+    ``partitions.IncrementalDataset``) once the node succeeded and its outputs
+    were saved, so a failed or interrupted run processes the same data again.
     """
-    return Node(func, inputs, outputs, name=name, tags=tags, namespace=namespace)
+    return Node(func, inputs, outputs, name=name, tags=tags, namespace=namespace, confirms=confirms)

@@ -11,7 +11,13 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kilnflow.errors import MissingInputsError, NodeFailedError, RunnerError, WorkersLostError
+from kilnflow.errors import (
+    MissingInputsError,
+    NodeFailedError,
+    RunnerError,
+    WorkersLostError,
+    did_you_mean,
+)
 from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._signals import stop_signals_interrupt
 from kilnflow.runner._task import WorkerInit, run_node
@@ -139,6 +145,7 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
             )
         for name in pipeline.datasets():
             catalog.get(name)  # constructed now, so a missing library fails before any node
+        _check_confirms(pipeline, catalog)
         self.node_durations = {}
         self.rerun_nodes = {}
         with stop_signals_interrupt():
@@ -212,6 +219,28 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
                 node_name=failed.name,
                 resume_nodes=resume,
             ) from error
+
+
+def _check_confirms(pipeline: Pipeline, catalog: DataCatalog) -> None:
+    """Fail before any node runs when a node confirms what has no checkpoint to move."""
+    used = pipeline.datasets()
+    for node in pipeline.nodes:
+        for name in node.confirms:
+            dataset = catalog.get(name)
+            if dataset is None and name not in used:
+                known = {*catalog.list(), *used}
+                raise RunnerError(
+                    f"Node {node.name!r} confirms {name!r}, which is not in the catalog."
+                    f"{did_you_mean(name, known)} Declare it in the catalog or fix the "
+                    "node's confirms."
+                )
+            if not callable(getattr(dataset, "confirm", None)):
+                kind = "MemoryDataset" if dataset is None else type(dataset).__name__
+                raise RunnerError(
+                    f"Node {node.name!r} confirms {name!r}, a {kind} with no checkpoint to "
+                    "move; confirm a dataset such as a partitions.IncrementalDataset, or drop "
+                    "it from the node's confirms."
+                )
 
 
 def _completed(running: dict[Future[Any], Node]) -> Iterator[Future[Any]]:

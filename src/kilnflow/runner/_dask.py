@@ -32,6 +32,7 @@ from kilnflow.runner._task import (
     WORKER,
     Task,
     WorkerInit,
+    check_confirms_read,
     check_picklable,
     default_worker_init,
     end_on_stop_signal,
@@ -351,6 +352,7 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     ) -> None:
         _import_distributed()
         init = worker_init or default_worker_init(hook_manager, _cloudpickle_dump)
+        check_confirms_read(pipeline, type(self).__name__)
         check_picklable(pipeline, catalog, _cloudpickle_dump, type(self).__name__, init)
         self._worker_init = init
         self._free_memory = frozenset(

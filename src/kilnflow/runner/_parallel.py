@@ -61,6 +61,7 @@ from kilnflow.runner._task import (
     Task,
     WorkerImports,
     WorkerInit,
+    check_confirms_read,
     check_picklable,
     default_worker_init,
     end_on_stop_signal,
@@ -294,6 +295,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         worker_init: WorkerInit | None,
     ) -> None:
         init = worker_init or default_worker_init(hook_manager, _pickle_dump)
+        check_confirms_read(pipeline, type(self).__name__)
         check_picklable(pipeline, catalog, _pickle_dump, type(self).__name__, init)
         self._worker_init = init
         self._imports = worker_imports(pipeline, catalog, init)

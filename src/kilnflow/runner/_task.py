@@ -40,6 +40,7 @@ __all__ = [
     "WorkerImports",
     "WorkerInit",
     "WorkerState",
+    "check_confirms_read",
     "check_picklable",
     "default_worker_init",
     "end_on_stop_signal",
@@ -101,7 +102,22 @@ def run_node(
         hooks.before_dataset_saved(dataset_name=name, data=data, node=node)
         catalog.save(name, data)
         hooks.after_dataset_saved(dataset_name=name, data=data, node=node)
+    for name in node.confirms:
+        _confirm(catalog, name)
     return time.perf_counter() - start
+
+
+def _confirm(catalog: DataCatalog, name: str) -> None:
+    """Move ``name``'s checkpoint; a failure says the data will be processed again."""
+    from kilnflow.errors import DatasetError
+
+    try:
+        catalog.confirm(name)
+    except Exception as exc:
+        raise DatasetError(
+            f"its outputs were saved but confirming {name!r} failed ({reason(exc)}); its "
+            "checkpoint did not move, so the next run loads the same data again"
+        ) from exc
 
 
 def _checked_replacement(node: Node, replaced: object) -> dict[str, Any]:
@@ -120,7 +136,9 @@ class Task:
     """One node as a worker runs it: the node, the datasets it handles itself, the session.
 
     Memory datasets are not part of the task: the runner sends their data
-    with it (its *inputs*) and takes the node's memory outputs back.
+    with it (its *inputs*) and takes the node's memory outputs back. The
+    datasets the node confirms are its inputs, so the worker confirms the very
+    instance that loaded them and knows what it loaded.
     """
 
     node: Node
@@ -235,6 +253,23 @@ class _Sink:
 
     def write(self, data: bytes) -> int:
         return len(data)
+
+
+def check_confirms_read(pipeline: Pipeline, runner: str) -> None:
+    """Fail before the run when a node confirms a dataset it does not read.
+
+    A worker runs one node with its own copies of the datasets; only the
+    copy that loaded an incremental dataset knows the last partition it
+    loaded, so a node elsewhere would move the checkpoint wrongly or not at all.
+    """
+    for node in pipeline.nodes:
+        unread = [name for name in node.confirms if name not in node.inputs]
+        if unread:
+            raise RunnerError(
+                f"{runner} runs node {node.name!r} in its own worker, so it can confirm only "
+                f"datasets it reads, and it does not read {unread[0]!r}: confirm it from "
+                f"the node that reads it, {THREADS_HINT}."
+            )
 
 
 def check_picklable(

@@ -17,11 +17,13 @@ __all__ = ["FORMATS", "describe"]
 
 
 def _text(graph: dict[str, Any]) -> str:
-    lines = [
-        f"{node['name']}: {', '.join(node['inputs']) or '-'} -> {', '.join(node['outputs']) or '-'}"
-        for node in graph["nodes"]
-    ]
-    return "\n".join(lines)
+    return "\n".join(map(_text_line, graph["nodes"]))
+
+
+def _text_line(node: dict[str, Any]) -> str:
+    inputs, outputs = ", ".join(node["inputs"]) or "-", ", ".join(node["outputs"]) or "-"
+    line = f"{node['name']}: {inputs} -> {outputs}"
+    return f"{line} (confirms {', '.join(node['confirms'])})" if node["confirms"] else line
 
 
 def _json(graph: dict[str, Any]) -> str:

@@ -90,6 +90,7 @@ def _node(each: Node) -> dict[str, Any]:
         "func": f"{module}.{qualname}" if module else qualname,
         "inputs": list(each.inputs),
         "outputs": list(each.outputs),
+        "confirms": list(each.confirms),
     }
 
 
