@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from conftest import SCRIPTS, error_line, run_cli, session_ids, show
+from conftest import (
+    SCRIPTS,
+    error_line,
+    fresh_venv,
+    run_cli,
+    run_installed,
+    session_ids,
+    show,
+)
 from kilnflow.errors import PipelineError, RunnerError
 from kilnflow.io import DataCatalog, TextDataset
 from kilnflow.io.partitions import IncrementalDataset
@@ -149,6 +157,35 @@ def test_a_second_run_processes_only_the_partitions_added_since(project: Path, r
         assert third.returncode == 0, third.stderr
         assert seen(project) == ""
         assert checkpoint(project) == "p3"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_installed_wheel_confirms_in_its_parallel_workers(
+    project: Path, tmp_path: Path, wheelhouse: Path
+) -> None:
+    from kilnflow.packaging import package_project
+
+    wheel = package_project(project, tmp_path / "dist")
+    bindir = fresh_venv(tmp_path / "venv", wheelhouse, str(wheel))
+    elsewhere = tmp_path / "elsewhere"
+    add_partitions(elsewhere, "p1", "p2")
+    command = ["python", "-m", "demo", "--runner", "parallel", "--max-workers", "2"]
+
+    first = run_installed(bindir, command, elsewhere)
+    assert first.returncode == 0, first.stderr
+    assert seen(elsewhere) == "p1=P1,p2=P2"
+    assert checkpoint(elsewhere) == "p2"
+
+    add_partitions(elsewhere, "p3")
+    failed = run_installed(bindir, [*command, "--params", "fail=collect"], elsewhere)
+    assert failed.returncode == 1
+    assert checkpoint(elsewhere) == "p2"
+
+    second = run_installed(bindir, command, elsewhere)
+    assert second.returncode == 0, second.stderr
+    assert seen(elsewhere) == "p3=P3"
+    assert checkpoint(elsewhere) == "p3"
 
 
 # A failed, interrupted or refused run moves nothing ------------------------------------
@@ -308,6 +345,31 @@ def test_a_node_downstream_may_confirm_what_an_earlier_node_read(
 
     assert runner().run(chain, catalog) == {"out": "a,b"}
     assert (tmp_path / "raw" / "CHECKPOINT").read_text() == "b"
+
+
+@pytest.mark.parametrize("runner", [SequentialRunner, ThreadRunner, ParallelRunner])
+def test_a_checkpoint_may_not_move_before_another_reader_succeeded(
+    tmp_path: Path, runner: Any
+) -> None:
+    # 'audit' reads 'raw' too but 'collect' does not wait for it: were 'audit' to fail
+    # after 'collect' confirmed, the next run would never give it those partitions.
+    both = Pipeline(
+        [
+            node(parts_of, "raw", "out", name="collect", confirms="raw"),
+            node(parts_of, "raw", "audit_log", name="audit"),
+        ]
+    )
+    catalog = incremental_catalog(tmp_path, "raw")
+
+    with pytest.raises(RunnerError) as caught:
+        runner().run(both, catalog)
+
+    assert str(caught.value) == (
+        "Node 'collect' confirms 'raw', which node 'audit' also reads without 'collect' "
+        "waiting for it, so the checkpoint could move before 'audit' succeeded and its "
+        "partitions be lost; confirm 'raw' from a node downstream of every node that reads it."
+    )
+    assert not (tmp_path / "raw" / "CHECKPOINT").exists()
 
 
 def test_a_worker_process_may_confirm_only_what_its_node_reads(tmp_path: Path) -> None:

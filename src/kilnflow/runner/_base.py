@@ -18,6 +18,7 @@ from kilnflow.errors import (
     WorkersLostError,
     did_you_mean,
 )
+from kilnflow.pipeline._node import base_name
 from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._signals import stop_signals_interrupt
 from kilnflow.runner._task import WorkerInit, run_node
@@ -241,6 +242,35 @@ def _check_confirms(pipeline: Pipeline, catalog: DataCatalog) -> None:
                     "move; confirm a dataset such as a partitions.IncrementalDataset, or drop "
                     "it from the node's confirms."
                 )
+            _check_confirmed_after_readers(pipeline, node, name)
+
+
+def _check_confirmed_after_readers(pipeline: Pipeline, node: Node, name: str) -> None:
+    """A checkpoint may move only once every node of the run that read its data succeeded.
+
+    Otherwise a reader failing after the confirm would lose the partitions
+    it was given: the next run starts after them.
+    """
+    readers = [
+        each for each in pipeline.nodes if each is not node and name in map(base_name, each.inputs)
+    ]
+    if not readers:
+        return
+    parents = pipeline.node_dependencies
+    ancestors: set[Node] = set()
+    stack = [node]
+    while stack:
+        for parent in parents[stack.pop()] - ancestors:
+            ancestors.add(parent)
+            stack.append(parent)
+    for reader in readers:
+        if reader not in ancestors:
+            raise RunnerError(
+                f"Node {node.name!r} confirms {name!r}, which node {reader.name!r} also reads "
+                f"without {node.name!r} waiting for it, so the checkpoint could move before "
+                f"{reader.name!r} succeeded and its partitions be lost; confirm {name!r} from "
+                f"a node downstream of every node that reads it."
+            )
 
 
 def _completed(running: dict[Future[Any], Node]) -> Iterator[Future[Any]]:
