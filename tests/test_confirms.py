@@ -25,7 +25,7 @@ from conftest import (
     session_ids,
     show,
 )
-from kilnflow.errors import PipelineError, RunnerError
+from kilnflow.errors import NodeFailedError, PipelineError, RunnerError
 from kilnflow.io import DataCatalog, TextDataset
 from kilnflow.io.partitions import IncrementalDataset
 from kilnflow.pipeline import Pipeline, node, pipeline
@@ -372,6 +372,52 @@ def test_a_checkpoint_may_not_move_before_another_reader_succeeded(
     assert not (tmp_path / "raw" / "CHECKPOINT").exists()
 
 
+def test_confirming_what_no_node_of_the_run_reads_is_refused(tmp_path: Path) -> None:
+    # Run alone (``--nodes publish``), the node would confirm nothing and the
+    # checkpoint would silently stay.
+    chain = Pipeline(
+        [
+            node(parts_of, "raw", "ids", name="read"),
+            node(passed_on, "ids", "out", name="publish", confirms="raw"),
+        ]
+    )
+    catalog = incremental_catalog(tmp_path, "raw")
+    catalog.add("ids", TextDataset(tmp_path / "ids.txt"))
+
+    with pytest.raises(RunnerError) as caught:
+        SequentialRunner().run(chain.filter(node_names=["publish"]), catalog)
+
+    assert str(caught.value) == (
+        "Node 'publish' confirms 'raw', which no node of this run reads, so there is nothing "
+        "to confirm and its checkpoint would stay; run the nodes that read 'raw' too."
+    )
+
+
+def refuse(text: str) -> str:
+    raise RuntimeError("publishing failed on purpose")
+
+
+def test_resuming_a_failed_confirming_node_reruns_the_nodes_that_read_its_data(
+    tmp_path: Path,
+) -> None:
+    chain = Pipeline(
+        [
+            node(parts_of, "raw", "ids", name="read"),
+            node(refuse, "ids", "out", name="publish", confirms="raw"),
+        ]
+    )
+    catalog = incremental_catalog(tmp_path, "raw")
+    catalog.add("ids", TextDataset(tmp_path / "ids.txt"))
+
+    with pytest.raises(NodeFailedError) as caught:
+        SequentialRunner().run(chain, catalog)
+
+    # 'ids' was saved, yet resuming at 'publish' alone would load nothing to confirm.
+    assert list(caught.value.resume_nodes) == ["read"]
+    assert 'resume with --from-nodes "read"' in str(caught.value)
+    assert not (tmp_path / "raw" / "CHECKPOINT").exists()
+
+
 def test_a_worker_process_may_confirm_only_what_its_node_reads(tmp_path: Path) -> None:
     chain = Pipeline(
         [
@@ -477,3 +523,32 @@ def test_pipeline_describe_shows_what_a_node_confirms(project: Path) -> None:
     )
     confirms = {each["name"]: each["confirms"] for each in graph["nodes"]}
     assert confirms == {"check": [], "collect": ["raw"]}
+
+
+# Deployment tasks ------------------------------------------------------------------
+
+
+def test_a_deployment_task_holds_a_confirming_node_with_the_nodes_reading_its_data() -> None:
+    from kilnflow.deploy import group_nodes
+    from kilnflow.errors import PackagingError
+
+    chain = Pipeline(
+        [
+            node(parts_of, "raw", "ids", name="read"),
+            node(passed_on, "ids", "out", name="publish", confirms="raw"),
+            node(passed_on, "out", "final", name="report"),
+        ]
+    )
+
+    tasks = group_nodes(chain, lambda name: False)
+
+    assert [(task.name, task.nodes, task.upstream) for task in tasks] == [
+        ("read__publish", ["read", "publish"], []),
+        ("report", ["report"], ["read__publish"]),
+    ]
+    with pytest.raises(PackagingError) as caught:
+        group_nodes(chain, lambda name: False, by="none")
+    assert str(caught.value) == (
+        "Node 'publish' confirms 'raw', which node 'read' reads; a task confirms only what it "
+        "loaded itself, so they must share a task: group with --group-by memory."
+    )

@@ -3,17 +3,20 @@
 Data in memory cannot cross a task boundary: each task is a separate
 process, often on another machine. Grouping "by memory" puts nodes linked
 through memory datasets into one task; grouping "none" makes every node a
-task and refuses a memory dataset between two of them.
+task and refuses a memory dataset between two of them. A node that confirms
+a dataset shares a task with every node reading it, since only the process
+that loaded the partitions knows which ones to confirm.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kilnflow.errors import PackagingError
 from kilnflow.pipeline import Node, Pipeline
+from kilnflow.pipeline._node import base_name
 
 __all__ = ["GROUP_BY", "Task", "group_nodes"]
 
@@ -61,6 +64,18 @@ def group_nodes(
                     "persistent type (e.g. PickleDataset), or group with --group-by memory."
                 )
             parent[root(node)] = root(source)
+    for node in nodes:
+        for name in node.confirms:
+            for reader in _readers(nodes, name):
+                if reader is node:
+                    continue
+                if by == "none":
+                    raise PackagingError(
+                        f"Node {node.name!r} confirms {name!r}, which node {reader.name!r} "
+                        "reads; a task confirms only what it loaded itself, so they must "
+                        "share a task: group with --group-by memory."
+                    )
+                parent[root(node)] = root(reader)
     _merge_cycles(pipeline, root, parent)
     members: dict[Node, list[Node]] = {}
     for node in nodes:
@@ -79,6 +94,10 @@ def group_nodes(
         }
         tasks[leader].upstream = sorted(upstream)
     return list(tasks.values())
+
+
+def _readers(nodes: Iterable[Node], name: str) -> list[Node]:
+    return [node for node in nodes if name in map(base_name, node.inputs)]
 
 
 def _merge_cycles(

@@ -251,11 +251,14 @@ def _check_confirmed_after_readers(pipeline: Pipeline, node: Node, name: str) ->
     Otherwise a reader failing after the confirm would lose the partitions
     it was given: the next run starts after them.
     """
-    readers = [
-        each for each in pipeline.nodes if each is not node and name in map(base_name, each.inputs)
-    ]
+    readers = [each for each in pipeline.nodes if name in map(base_name, each.inputs)]
     if not readers:
-        return
+        raise RunnerError(
+            f"Node {node.name!r} confirms {name!r}, which no node of this run reads, so "
+            "there is nothing to confirm and its checkpoint would stay; run the nodes that "
+            f"read {name!r} too."
+        )
+    readers = [each for each in readers if each is not node]
     parents = pipeline.node_dependencies
     ancestors: set[Node] = set()
     stack = [node]
@@ -286,17 +289,27 @@ def _resume_nodes(pipeline: Pipeline, done: Iterable[Node], catalog: DataCatalog
 
     Unfinished nodes must run again; so must any finished node whose output
     only lived in memory and is still needed, since that data is gone after
-    the process exits. The answer is the roots of that set.
+    the process exits, and any finished node that read a dataset an
+    unfinished node confirms. The answer is the roots of that set.
     """
     finished = set(done)
     producer = {name: node for node in pipeline.nodes for name in node.outputs}
+    readers: dict[str, list[Node]] = {}
+    for node in pipeline.nodes:
+        for name in dict.fromkeys(map(base_name, node.inputs)):
+            readers.setdefault(name, []).append(node)
     rerun = {node for node in pipeline.nodes if node not in finished}
     stack = list(rerun)
     while stack:
         node = stack.pop()
-        for name in node.inputs:
-            parent = producer.get(name)
-            if parent is not None and parent not in rerun and catalog.is_memory(name):
+        needed = [
+            producer[name] for name in node.inputs if name in producer and catalog.is_memory(name)
+        ]
+        # A confirm moves the checkpoint past what this run loaded: only a run that
+        # loads the same partitions again may confirm them.
+        needed += [reader for name in node.confirms for reader in readers.get(name, ())]
+        for parent in needed:
+            if parent not in rerun:
                 rerun.add(parent)
                 stack.append(parent)
     roots = [
