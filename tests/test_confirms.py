@@ -54,8 +54,22 @@ def collect(parts, ok, fail):
     return ",".join(f"{pid}={text}" for pid, text in sorted(parts.items()))
 
 
+def publish(text, fail):
+    if fail == "publish":
+        raise RuntimeError("publish failed on purpose")
+    return text
+
+
 def create_pipeline(**kwargs):
     confirms = os.environ.get("KILNFLOW_TEST_CONFIRMS", "raw")
+    if os.environ.get("KILNFLOW_TEST_SHAPE") == "chain":
+        # The last node confirms what the first one read.
+        return Pipeline(
+            [
+                node(collect, ["raw", "params:ok", "params:fail"], "ids", name="read"),
+                node(publish, ["ids", "params:fail"], "seen", name="publish", confirms="raw"),
+            ]
+        )
     return Pipeline(
         [
             node(check, "params:fail", "ok", name="check"),
@@ -102,7 +116,7 @@ def project(make_project: Any) -> Path:
     package.mkdir()
     (package / "__init__.py").write_text(INGEST)
     (root / "conf" / "base" / "catalog.yml").write_text(CATALOG)
-    (root / "conf" / "base" / "parameters.yml").write_text("fail: none\n")
+    (root / "conf" / "base" / "parameters.yml").write_text("fail: none\nok: true\n")
     (root / "conf" / "broken").mkdir()
     (root / "conf" / "broken" / "catalog.yml").write_text(BROKEN_CHECKPOINT)
     add_partitions(root, "p1", "p2")
@@ -186,6 +200,31 @@ def test_the_installed_wheel_confirms_in_its_parallel_workers(
     assert second.returncode == 0, second.stderr
     assert seen(elsewhere) == "p3=P3"
     assert checkpoint(elsewhere) == "p3"
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("runner", [*RUNNERS, "dask"])
+def test_a_node_downstream_confirms_what_another_worker_loaded(project: Path, runner: str) -> None:
+    # Under ParallelRunner and DaskRunner 'read' and 'publish' run in different
+    # workers: what 'read' loaded must reach the copy of 'raw' that 'publish' confirms.
+    args = ["--runner", "dask", "--runner-args", DASK_ARGS] if runner == "dask" else RUNNERS[runner]
+    chain = {"KILNFLOW_TEST_SHAPE": "chain"}
+
+    first = run(project, *args, **chain)
+    assert first.returncode == 0, first.stderr
+    assert seen(project) == "p1=P1,p2=P2"
+    assert checkpoint(project) == "p2"
+
+    add_partitions(project, "p3")
+    failed = run(project, *args, "--params", "fail=publish", **chain)
+    assert failed.returncode == 1
+    assert 'resume with --from-nodes "read"' in failed.stderr
+    assert checkpoint(project) == "p2"
+
+    second = run(project, *args, **chain)
+    assert second.returncode == 0, second.stderr
+    assert seen(project) == "p3=P3"
+    assert checkpoint(project) == "p3"
 
 
 # A failed, interrupted or refused run moves nothing ------------------------------------
@@ -415,26 +454,6 @@ def test_resuming_a_failed_confirming_node_reruns_the_nodes_that_read_its_data(
     # 'ids' was saved, yet resuming at 'publish' alone would load nothing to confirm.
     assert list(caught.value.resume_nodes) == ["read"]
     assert 'resume with --from-nodes "read"' in str(caught.value)
-    assert not (tmp_path / "raw" / "CHECKPOINT").exists()
-
-
-def test_a_worker_process_may_confirm_only_what_its_node_reads(tmp_path: Path) -> None:
-    chain = Pipeline(
-        [
-            node(parts_of, "raw", "ids", name="read"),
-            node(passed_on, "ids", "out", name="publish", confirms="raw"),
-        ]
-    )
-    catalog = incremental_catalog(tmp_path, "raw")
-
-    with pytest.raises(RunnerError) as caught:
-        ParallelRunner(max_workers=2).run(chain, catalog)
-
-    assert str(caught.value) == (
-        "ParallelRunner runs node 'publish' in its own worker, so it can confirm only "
-        "datasets it reads, and it does not read 'raw': confirm it from the node that reads "
-        "it, or use ThreadRunner, which runs nodes in this process and pickles nothing."
-    )
     assert not (tmp_path / "raw" / "CHECKPOINT").exists()
 
 

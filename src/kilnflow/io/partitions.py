@@ -213,6 +213,18 @@ class IncrementalDataset(PartitionedDataset):
         if self._loaded is not None:
             self._checkpoint_dataset().save(self._loaded)
 
+    def loaded_mark(self) -> str | None:
+        """What :meth:`confirm` would record: the last partition id loaded, if any.
+
+        A runner that loads in one process and confirms in another passes
+        it from the copy that loaded to the copy that confirms.
+        """
+        return self._loaded
+
+    def set_loaded_mark(self, mark: str) -> None:
+        """Take the mark of a copy of this dataset that loaded in another process."""
+        self._loaded = mark
+
     def _checkpointed(self) -> str | None:
         checkpoint = self._checkpoint_dataset()
         return str(checkpoint.load()).strip() if checkpoint.exists() else None

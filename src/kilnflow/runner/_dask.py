@@ -32,10 +32,10 @@ from kilnflow.runner._task import (
     WORKER,
     Task,
     WorkerInit,
-    check_confirms_read,
     check_picklable,
     default_worker_init,
     end_on_stop_signal,
+    keep_loaded_marks,
 )
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def _project_plugin(worker_init: WorkerInit, level: int) -> Any:
 
 def _run_task(
     task: Task, inputs: Mapping[str, tuple[Any, str | None]]
-) -> tuple[float, dict[str, Any]]:
+) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """Run one node's task on a worker; the futures in ``inputs`` arrive resolved."""
     from distributed import get_client, get_worker
 
@@ -140,8 +140,9 @@ def _stop_forwarding(client: Any) -> None:
         client.unforward_logging()
 
 
-def _duration(result: tuple[float, dict[str, Any]]) -> float:
-    return result[0]
+def _summary(result: tuple[float, dict[str, Any], dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+    """What the parent needs of a task's result: its duration and loaded marks."""
+    return result[0], result[2]
 
 
 def _settle(future: Future[Any], error: BaseException | None, result: Any = None) -> None:
@@ -352,7 +353,6 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
     ) -> None:
         _import_distributed()
         init = worker_init or default_worker_init(hook_manager, _cloudpickle_dump)
-        check_confirms_read(pipeline, type(self).__name__)
         check_picklable(pipeline, catalog, _cloudpickle_dump, type(self).__name__, init)
         self._worker_init = init
         self._free_memory = frozenset(
@@ -433,14 +433,16 @@ class DaskRunner(AbstractRunner[_DaskExecutor]):
         remote = executor.task(_run_task, task, inputs)
         for name in task.memory_outputs:
             executor.remote[name] = (remote, name)
-        # Only the duration comes back here; the outputs stay on the cluster.
-        return executor.submit(_duration, remote)
+        # Only the duration and loaded marks come back here; the outputs stay on the cluster.
+        return executor.submit(_summary, remote)
 
     def _finish(
         self, executor: _DaskExecutor, future: Future[Any], node: Node, catalog: DataCatalog
     ) -> float:
         try:
-            duration: float = future.result()
+            duration: float
+            duration, marks = future.result()
+            keep_loaded_marks(catalog, marks)
             free = [name for name in node.outputs if name in self._free_memory]
             if free:
                 task, _ = executor.remote[free[0]]

@@ -61,11 +61,11 @@ from kilnflow.runner._task import (
     Task,
     WorkerImports,
     WorkerInit,
-    check_confirms_read,
     check_picklable,
     default_worker_init,
     end_on_stop_signal,
     import_quietly,
+    keep_loaded_marks,
     reason,
     worker_imports,
 )
@@ -138,13 +138,14 @@ def _end_with_parent(parent_alive: Connection) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_in_worker(task: Task, inputs: Mapping[str, bytes]) -> tuple[float, dict[str, bytes]]:
+def _run_in_worker(
+    task: Task, inputs: Mapping[str, bytes]
+) -> tuple[float, dict[str, bytes], dict[str, Any]]:
     import pickle
 
-    duration, outputs = task.run({name: pickle.loads(data) for name, data in inputs.items()})
-    return duration, {
-        name: _pickled_output(task.node, name, data) for name, data in outputs.items()
-    }
+    duration, outputs, marks = task.run({name: pickle.loads(data) for name, data in inputs.items()})
+    pickled = {name: _pickled_output(task.node, name, data) for name, data in outputs.items()}
+    return duration, pickled, marks
 
 
 def _pickled_output(node: Node, name: str, data: Any) -> bytes:
@@ -295,7 +296,6 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         worker_init: WorkerInit | None,
     ) -> None:
         init = worker_init or default_worker_init(hook_manager, _pickle_dump)
-        check_confirms_read(pipeline, type(self).__name__)
         check_picklable(pipeline, catalog, _pickle_dump, type(self).__name__, init)
         self._worker_init = init
         self._imports = worker_imports(pipeline, catalog, init)
@@ -403,8 +403,9 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
 
         duration: float
         outputs: dict[str, bytes]
+        marks: dict[str, Any]
         try:
-            duration, outputs = future.result()
+            duration, outputs, marks = future.result()
         except BrokenProcessPool as exc:
             raise BrokenProcessPool(self._died_message()) from exc
         finally:
@@ -414,6 +415,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                 catalog.save(name, pickle.loads(payload))
             else:
                 self._held[base_name(name)] = (name, payload)
+        keep_loaded_marks(catalog, marks)
         return duration
 
     def _release(self, executor: ProcessPoolExecutor, catalog: DataCatalog, name: str) -> None:

@@ -40,11 +40,11 @@ __all__ = [
     "WorkerImports",
     "WorkerInit",
     "WorkerState",
-    "check_confirms_read",
     "check_picklable",
     "default_worker_init",
     "end_on_stop_signal",
     "import_quietly",
+    "keep_loaded_marks",
     "reason",
     "run_node",
     "worker_imports",
@@ -136,9 +136,9 @@ class Task:
     """One node as a worker runs it: the node, the datasets it handles itself, the session.
 
     Memory datasets are not part of the task: the runner sends their data
-    with it (its *inputs*) and takes the node's memory outputs back. The
-    datasets the node confirms are its inputs, so the worker confirms the very
-    instance that loaded them and knows what it loaded.
+    with it (its *inputs*) and takes the node's memory outputs back. A
+    dataset the node confirms without reading it travels with the mark of
+    what another worker loaded from it (see :func:`_loaded_marks`).
     """
 
     node: Node
@@ -150,7 +150,7 @@ class Task:
     def of(cls, node: Node, catalog: DataCatalog, session_id: str | None) -> Task:
         """The task of ``node``, whose datasets come from ``catalog``."""
         datasets: dict[str, AbstractDataset] = {}
-        for name in dict.fromkeys((*node.inputs, *node.outputs)):
+        for name in dict.fromkeys((*node.inputs, *node.outputs, *node.confirms)):
             dataset = catalog.get(name)
             if dataset is not None and not catalog.is_memory(name):
                 datasets[name] = dataset
@@ -168,8 +168,8 @@ class Task:
 
     def run(
         self, inputs: Mapping[str, Any], hook_manager: HookManager | None = None
-    ) -> tuple[float, dict[str, Any]]:
-        """Run the node in this worker; return its duration and its memory outputs.
+    ) -> tuple[float, dict[str, Any], dict[str, Any]]:
+        """Run the node in this worker; return its duration, memory outputs and loaded marks.
 
         The worker's catalog holds the task's datasets and the memory inputs
         as given, so hooks see every load and save just as in the parent.
@@ -184,7 +184,32 @@ class Task:
         for name in self.memory_outputs:
             catalog.add(name, MemoryDataset(copy_mode="assign"))
         duration = run_node(self.node, catalog, hooks, self.session_id)
-        return duration, {name: catalog.load(name) for name in self.memory_outputs}
+        outputs = {name: catalog.load(name) for name in self.memory_outputs}
+        return duration, outputs, _loaded_marks(self.node, self.datasets)
+
+
+def _loaded_marks(node: Node, datasets: Mapping[str, AbstractDataset]) -> dict[str, Any]:
+    """What each confirmable input of ``node`` loaded, as its ``loaded_mark()`` says.
+
+    The parent gives the marks to its own datasets (:func:`keep_loaded_marks`),
+    so a later node that confirms one without reading it, in another worker,
+    records what was loaded here.
+    """
+    marks: dict[str, Any] = {}
+    for name in dict.fromkeys(node.inputs):
+        mark = getattr(datasets.get(name), "loaded_mark", None)
+        value = mark() if callable(mark) else None
+        if value is not None:
+            marks[name] = value
+    return marks
+
+
+def keep_loaded_marks(catalog: DataCatalog, marks: Mapping[str, Any]) -> None:
+    """Give the marks a worker's datasets loaded to the parent's copies of them."""
+    for name, mark in marks.items():
+        remember = getattr(catalog.get(name), "set_loaded_mark", None)
+        if callable(remember):
+            remember(mark)
 
 
 class WorkerState:
@@ -253,23 +278,6 @@ class _Sink:
 
     def write(self, data: bytes) -> int:
         return len(data)
-
-
-def check_confirms_read(pipeline: Pipeline, runner: str) -> None:
-    """Fail before the run when a node confirms a dataset it does not read.
-
-    A worker runs one node with its own copies of the datasets; only the
-    copy that loaded an incremental dataset knows the last partition it
-    loaded, so a node elsewhere would move the checkpoint wrongly or not at all.
-    """
-    for node in pipeline.nodes:
-        unread = [name for name in node.confirms if name not in node.inputs]
-        if unread:
-            raise RunnerError(
-                f"{runner} runs node {node.name!r} in its own worker, so it can confirm only "
-                f"datasets it reads, and it does not read {unread[0]!r}: confirm it from "
-                f"the node that reads it, {THREADS_HINT}."
-            )
 
 
 def check_picklable(
