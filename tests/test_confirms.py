@@ -457,6 +457,34 @@ def test_resuming_a_failed_confirming_node_reruns_the_nodes_that_read_its_data(
     assert not (tmp_path / "raw" / "CHECKPOINT").exists()
 
 
+def audit_and_receive(parts: dict[str, str], folder: str) -> str:
+    # A partition arrives while the run is under way, after this node's load.
+    Path(folder, "c").write_text("c")
+    return parts_of(parts)
+
+
+def summarise_parts(parts: dict[str, str], audited: str) -> str:
+    return f"{audited}|{parts_of(parts)}"
+
+
+@pytest.mark.parametrize("runner", [SequentialRunner, ParallelRunner])
+def test_a_partition_only_some_readers_saw_is_not_confirmed(tmp_path: Path, runner: Any) -> None:
+    both = Pipeline(
+        [
+            node(audit_and_receive, ["raw", "params:folder"], "audited", name="audit"),
+            node(summarise_parts, ["raw", "audited"], "out", name="summary", confirms="raw"),
+        ]
+    )
+    catalog = incremental_catalog(tmp_path, "raw")
+    catalog.add_parameters({"folder": str(tmp_path / "raw")})
+
+    assert runner().run(both, catalog) == {"out": "a,b|a,b,c"}
+
+    # 'audit' never saw 'c': the next run must give it 'c' again.
+    assert (tmp_path / "raw" / "CHECKPOINT").read_text() == "b"
+    assert IncrementalDataset(tmp_path / "raw", "TextDataset").load() == {"c": "c"}
+
+
 def test_a_confirmed_memory_dataset_is_refused_before_any_node_runs(tmp_path: Path) -> None:
     ran = tmp_path / "ran"
 

@@ -162,8 +162,9 @@ class IncrementalDataset(PartitionedDataset):
 
     A load returns ``{partition id: data}`` (loaded, not functions) for the
     ids that sort after the checkpoint; :meth:`confirm` (or
-    ``catalog.confirm(name)``) records the last id loaded, so the next run
-    starts after it. ``checkpoint`` is a file path or a catalog entry (a
+    ``catalog.confirm(name)``) records the last id loaded (of the load that
+    saw the fewest, when several loaded since the last confirm), so the next
+    run starts after it. ``checkpoint`` is a file path or a catalog entry (a
     ``TextDataset`` at ``<path>/CHECKPOINT`` by default). The checkpoint
     says what was processed, so this dataset is not versioned.
     """
@@ -205,13 +206,16 @@ class IncrementalDataset(PartitionedDataset):
         done = self._checkpointed()
         fresh = [pid for pid in self._ids(fs, path) if done is None or pid > done]
         loaded = {pid: self._partition(fs, path, pid).load() for pid in fresh}
-        self._loaded = fresh[-1] if fresh else done
+        mark = fresh[-1] if fresh else done
+        if mark is not None:
+            self.set_loaded_mark(mark)
         return loaded
 
     def confirm(self) -> None:
         """Record the last partition loaded, so the next load starts after it."""
         if self._loaded is not None:
             self._checkpoint_dataset().save(self._loaded)
+            self._loaded = None
 
     def loaded_mark(self) -> str | None:
         """What :meth:`confirm` would record: the last partition id loaded, if any.
@@ -222,8 +226,13 @@ class IncrementalDataset(PartitionedDataset):
         return self._loaded
 
     def set_loaded_mark(self, mark: str) -> None:
-        """Take the mark of a copy of this dataset that loaded in another process."""
-        self._loaded = mark
+        """Note what a load (here, or by a copy in another process) returned.
+
+        Until the next confirm the earliest mark wins: when a partition
+        arrives between two nodes' loads, only the one that loaded last has
+        seen it, so confirming past it would hide it from the other for good.
+        """
+        self._loaded = mark if self._loaded is None else min(self._loaded, mark)
 
     def _checkpointed(self) -> str | None:
         checkpoint = self._checkpoint_dataset()
