@@ -572,6 +572,24 @@ def test_pipeline_describe_shows_what_a_node_confirms(project: Path) -> None:
     assert confirms == {"check": [], "collect": ["raw"]}
 
 
+def test_the_viewer_shows_what_a_node_confirms(project: Path, tmp_path: Path) -> None:
+    from chromium import chromium
+
+    run_cli("run", cwd=project)
+    run_cli("viz", "--output", "viz.html", cwd=project)
+
+    with chromium(tmp_path / "profile") as page:
+        page.open((project / "viz.html").as_uri())
+        page.wait_for("document.querySelectorAll('.v.node').length === 2")
+        page.click('.v[data-id="node:collect"]')
+        collect = page.evaluate("document.getElementById('details').textContent")
+        page.click('.v[data-id="node:check"]')
+        check = page.evaluate("document.getElementById('details').textContent")
+
+    assert "confirmsraw" in collect
+    assert "confirms" not in check
+
+
 # Deployment tasks ------------------------------------------------------------------
 
 

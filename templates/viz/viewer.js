@@ -515,7 +515,7 @@
     html += "<dl>" + row("name", item.name) + row("namespace", item.namespace);
     if (v.kind === "node") {
       html += row("function", item.func) + row("inputs", item.inputs) + row("outputs", item.outputs)
-        + row("tags", item.tags) + row("outcome", item.status) + row("duration", seconds(item.duration));
+        + row("confirms", item.confirms) + row("tags", item.tags) + row("outcome", item.status) + row("duration", seconds(item.duration));
     } else {
       html += row("type", item.type) + block("details", item.details) + block("metadata", item.metadata);
     }
