@@ -87,6 +87,9 @@ def pipeline(
       ``params:y`` (keys and values may be written with or without
       ``params:``). The whole ``parameters`` dict is never renamed.
 
+    A node's ``confirms`` are renamed as its inputs are, so each instance
+    moves the checkpoint of the dataset it reads.
+
     Without a namespace only the mappings and ``tags`` apply. Mapping a name
     the pipeline does not use (inputs: free inputs; outputs: any output;
     parameters: parameters it reads) is an error, as it is almost always a typo.

@@ -140,9 +140,10 @@ class Node:
 
     Immutable and hashable so pipelines and runners can key dicts and sets by
     node. Equality compares everything that defines the node (name, function,
-    datasets and how they are passed, tags, namespace), so two *different*
-    nodes that share a name are told apart and a pipeline can reject them;
-    the hash uses the name alone, which is unique within a pipeline.
+    datasets and how they are passed, tags, namespace, confirms), so two
+    *different* nodes that share a name are told apart and a pipeline can
+    reject them; the hash uses the name alone, which is unique within a
+    pipeline.
     """
 
     __slots__ = (
