@@ -141,6 +141,27 @@ def show(project: Path, session_id: str) -> dict[str, Any]:
     return record
 
 
+def read_session(folder: Path, session_id: str) -> dict[str, Any]:
+    """The record of ``session_id`` in the SQLite store in ``folder``.
+
+    The store is closed again: an open sqlite3 connection left to the garbage
+    collector is a ResourceWarning from Python 3.13, an error in this suite.
+    """
+    from kilnflow.session import SQLiteStore
+
+    with SQLiteStore(folder, session_id) as store:
+        return store.read()
+
+
+def latest_session(folder: Path) -> dict[str, Any]:
+    """The newest record in the SQLite store in ``folder`` (store closed, as above)."""
+    from kilnflow.session import SQLiteStore
+
+    with SQLiteStore(folder, "") as store:
+        (record,) = store.sessions(limit=1)
+    return record
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Kilnflow's wheel from this checkout plus wheels of all its dependencies.

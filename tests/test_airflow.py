@@ -130,10 +130,7 @@ def test_generated_dag_runs_in_airflow_under_one_run_id(airflow_home, tmp_path):
     assert (version_dir / "station_summary.json").is_file()
 
     database = Path(environment["KILNFLOW_HOME"]) / "sessions.db"
-    records = [
-        json.loads(row[0])
-        for row in sqlite3.connect(database).execute("SELECT record FROM sessions")
-    ]
+    records = [json.loads(row[0]) for row in metadata_rows(database, "SELECT record FROM sessions")]
     assert sorted(r["airflow"]["task_id"] for r in records) == ["clean__summarise", "report"]
     assert {r["airflow"]["run_id"] for r in records} == {outcome["run_id"]}
     assert {r["save_version"] for r in records} == {version_dir.name}

@@ -20,6 +20,7 @@ from conftest import (
     data_folder,
     fresh_venv,
     install_offline,
+    latest_session,
     run_cli,
     run_installed,
     session_ids,
@@ -32,7 +33,6 @@ from kilnflow.packaging import package_project
 from kilnflow.pipeline import Pipeline, node
 from kilnflow.project import create_project
 from kilnflow.runner import DaskRunner
-from kilnflow.session import SQLiteStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
 
@@ -347,6 +347,6 @@ def test_a_cluster_without_the_projects_wheel_is_named_before_any_task_runs(
     assert f" {lacking}; install the same wheels on the scheduler and on every worker " in error
     assert error.endswith(f"(pip install {wheels}), then run again.")
     assert not (work / "data" / "processed").exists()
-    (record,) = SQLiteStore(work / ".home", "").sessions(limit=1)
+    record = latest_session(work / ".home")
     assert record["outcome"] == "failed"
     assert record["exception"]["message"] == error.removeprefix("Error: ")

@@ -27,6 +27,7 @@ from conftest import (
     counted_nodes,
     descendants,
     local_cluster,
+    read_session,
 )
 from kilnflow.errors import NodeFailedError, RunnerError
 from kilnflow.hooks import create_hook_manager, register_hooks
@@ -34,7 +35,7 @@ from kilnflow.io import DataCatalog, JSONDataset, MemoryDataset, PickleDataset
 from kilnflow.pipeline import Pipeline, node
 from kilnflow.project import bootstrap_project
 from kilnflow.runner import DaskRunner, ParallelRunner, SequentialRunner, ThreadRunner
-from kilnflow.session import Session, SQLiteStore
+from kilnflow.session import Session
 
 # Worker processes import node functions by module name, so they live in a
 # real module on sys.path rather than in this test file.
@@ -280,7 +281,7 @@ def test_parallel_runner_with_spawn_sets_up_project_workers(
     calls = counted_nodes(log)
     assert sorted(name for name, _, _ in calls) == ["clean", "report", "summarise"]
     assert os.getpid() not in {pid for _, pid, _ in calls}
-    record = SQLiteStore(root / ".kilnflow", session_id).read()
+    record = read_session(root / ".kilnflow", session_id)
     assert record["run"]["runner"] == "ParallelRunner"
     assert set(record["node_durations"]) == {"clean", "summarise", "report"}
 
@@ -503,7 +504,7 @@ def test_dask_runner_sets_up_project_workers(
     calls = counted_nodes(log)
     assert sorted(name for name, _, _ in calls) == ["clean", "report", "summarise"]
     assert {pid for _, pid, _ in calls} <= worker_pids
-    record = SQLiteStore(root / ".kilnflow", session_id).read()
+    record = read_session(root / ".kilnflow", session_id)
     assert record["run"]["runner"] == "DaskRunner"
     assert set(record["node_durations"]) == {"clean", "summarise", "report"}
 
@@ -593,7 +594,7 @@ def test_the_session_records_a_node_dask_ran_again(
     ):
         session.run(pipeline_name="flaky", runner=DaskRunner(client=client))
 
-    record = SQLiteStore(root / ".kilnflow", session.session_id).read()
+    record = read_session(root / ".kilnflow", session.session_id)
     assert record["outcome"] == "success"
     assert list(record["rerun_nodes"]) == ["flaky"]
     assert record["rerun_nodes"]["flaky"].startswith("Dask ran node 'flaky' again on worker")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from conftest import read_session
 from kilnflow.errors import NodeFailedError, PipelineError, SessionError
 from kilnflow.project import bootstrap_project
 from kilnflow.session import (
@@ -36,7 +38,7 @@ def test_documented_api_runs_the_example_and_records_it(make_project, monkeypatc
     report = (root / REPORT).read_text()
     assert "north" in report
     assert "east" not in report  # dropped by the runtime parameter
-    record = SQLiteStore(root / ".kilnflow", session.session_id).read()
+    record = read_session(root / ".kilnflow", session.session_id)
     assert record["outcome"] == "success"
     assert record["extra_params"] == {"min_valid": 11}
     assert record["env"] == "local"
@@ -130,7 +132,7 @@ def test_failed_run_may_be_retried_and_failure_is_recorded(make_project):
         session.run()
     assert caught.value.node_name == "summarise"
     assert not (root / "data" / "processed").exists()
-    record = SQLiteStore(root / ".kilnflow", session.session_id).read()
+    record = read_session(root / ".kilnflow", session.session_id)
     assert record["outcome"] == "failed"
     assert record["exception"]["type"] == "kilnflow.errors.NodeFailedError"
     assert "summarise" in record["exception"]["message"]
@@ -193,12 +195,11 @@ def test_record_is_written_at_start_so_a_crash_leaves_a_running_row(make_project
     root = make_project()
     bootstrap_project(root)
     session = Session.create()
-    rows = sqlite3.connect(root / ".kilnflow" / "sessions.db").execute(
-        "SELECT session_id, outcome FROM sessions"
-    )
-    assert list(rows) == [(session.session_id, "running")]
+    with closing(sqlite3.connect(root / ".kilnflow" / "sessions.db")) as connection:
+        rows = connection.execute("SELECT session_id, outcome FROM sessions").fetchall()
+    assert rows == [(session.session_id, "running")]
     session.close()
-    assert SQLiteStore(root / ".kilnflow", session.session_id).read()["outcome"] == "not run"
+    assert read_session(root / ".kilnflow", session.session_id)["outcome"] == "not run"
 
 
 def test_git_state_is_recorded_when_the_project_is_a_repository(make_project):
@@ -295,16 +296,16 @@ def test_redaction_rules(name, value, expected):
 
 def test_store_lookup_by_prefix_and_listing(tmp_path):
     for session_id in ("20260101T000000.000001Z-aaaa", "20260101T000000.000002Z-bbbb"):
-        store = SQLiteStore(tmp_path, session_id)
-        store.update(session_id=session_id, outcome="success")
-        store.save()
-    reader = SQLiteStore(tmp_path, "")
-    assert [r["session_id"][-4:] for r in reader.sessions(5)] == ["bbbb", "aaaa"]
-    assert reader.find("20260101T000000.000001")["session_id"].endswith("aaaa")
-    with pytest.raises(SessionError, match="matches several sessions"):
-        reader.find("2026")
-    with pytest.raises(SessionError, match="No session 'zzz'"):
-        reader.find("zzz")
+        with SQLiteStore(tmp_path, session_id) as store:
+            store.update(session_id=session_id, outcome="success")
+            store.save()
+    with SQLiteStore(tmp_path, "") as reader:
+        assert [r["session_id"][-4:] for r in reader.sessions(5)] == ["bbbb", "aaaa"]
+        assert reader.find("20260101T000000.000001")["session_id"].endswith("aaaa")
+        with pytest.raises(SessionError, match="matches several sessions"):
+            reader.find("2026")
+        with pytest.raises(SessionError, match="No session 'zzz'"):
+            reader.find("zzz")
 
 
 def test_secret_runtime_params_reach_the_run_but_not_the_store(make_project):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, error_line, new_project, run_cli, session_ids, show
+from conftest import SCRIPTS, error_line, new_project, read_session, run_cli, session_ids, show
 from kilnflow.errors import SessionError
 from kilnflow.session import DatabaseStore, SQLiteStore
 
@@ -111,22 +111,24 @@ def test_a_store_written_by_kilnflow_0_1_upgrades_in_place(tmp_path: Path) -> No
         )
         connection.commit()
 
-    store = SQLiteStore(database, "")
-    (row,) = store.summaries(pipeline="etl")
+    with SQLiteStore(database, "") as store:
+        (row,) = store.summaries(pipeline="etl")
 
-    assert _schema_versions(database) == [1, 2]
-    assert row["session_id"] == old["session_id"]
-    assert (row["outcome"], row["env"], row["run_seconds"]) == ("failed", "prod", 1.5)
-    assert store.find("2026")["exception"]["message"] == "x"
-    assert store.summaries(outcome="success") == []
+        assert _schema_versions(database) == [1, 2]
+        assert row["session_id"] == old["session_id"]
+        assert (row["outcome"], row["env"], row["run_seconds"]) == ("failed", "prod", 1.5)
+        assert store.find("2026")["exception"]["message"] == "x"
+        assert store.summaries(outcome="success") == []
     # A second opener finds the schema current and changes nothing.
-    SQLiteStore(database, "").summaries()
+    with SQLiteStore(database, "") as store:
+        store.summaries()
     assert _schema_versions(database) == [1, 2]
 
 
 def test_a_store_from_a_newer_kilnflow_is_refused(tmp_path: Path) -> None:
     database = tmp_path / "sessions.db"
-    SQLiteStore(database, "20260101T000000.000001Z-aaaaaaaa").save()
+    with SQLiteStore(database, "20260101T000000.000001Z-aaaaaaaa") as store:
+        store.save()
     with closing(sqlite3.connect(database)) as connection:
         connection.execute("INSERT INTO schema_version VALUES (99, 'later')")
         connection.commit()
@@ -141,7 +143,8 @@ def test_the_store_file_is_private_to_its_owner(tmp_path: Path) -> None:
 
     run_cli("run", cwd=project)
     run_cli("session", "list", cwd=tmp_path, env={"KILNFLOW_HOME": str(home / "deeper")})
-    DatabaseStore(f"sqlite:///{home}/deeper/sessions.db", "x").save()
+    with DatabaseStore(f"sqlite:///{home}/deeper/sessions.db", "x") as store:
+        store.save()
 
     for folder in (project / ".kilnflow", home / "deeper"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
@@ -231,18 +234,17 @@ def test_a_reused_pid_or_another_host_is_told_apart(tmp_path: Path) -> None:
         "20260101T000000.000003Z-cccccccc": (here, os.getpid(), None),
     }
     for session_id, (host, pid, started) in rows.items():
-        store = SQLiteStore(tmp_path, session_id)
-        store.update(
-            session_id=session_id, outcome="done", host=host, pid=pid, process_start=started
-        )
-        store.save()
+        with SQLiteStore(tmp_path, session_id) as store:
+            store.update(
+                session_id=session_id, outcome="done", host=host, pid=pid, process_start=started
+            )
+            store.save()
     with closing(sqlite3.connect(tmp_path / "sessions.db")) as connection:
         connection.execute("UPDATE sessions SET outcome = 'running'")
         connection.commit()
 
-    outcomes = {
-        row["session_id"][-1]: row["outcome"] for row in SQLiteStore(tmp_path, "").summaries()
-    }
+    with SQLiteStore(tmp_path, "") as reader:
+        outcomes = {row["session_id"][-1]: row["outcome"] for row in reader.summaries()}
 
     # a: pid reused by another process; b: another host, cannot be judged; c: alive.
     assert outcomes == {"a": "lost", "b": "running", "c": "running"}
@@ -253,9 +255,11 @@ def test_listing_and_the_lost_check_never_scan_the_whole_table(
 ) -> None:
     """Every query the store runs to list, filter, find or check is an index search."""
     for number in range(50):
-        store = SQLiteStore(tmp_path, f"202601{number % 28 + 1:02}T000000.000001Z-{number:08x}")
-        store.update(outcome="success", run={"pipeline_name": f"p{number % 3}"}, host="h", pid=1)
-        store.save()
+        session_id = f"202601{number % 28 + 1:02}T000000.000001Z-{number:08x}"
+        with SQLiteStore(tmp_path, session_id) as store:
+            run = {"pipeline_name": f"p{number % 3}"}
+            store.update(outcome="success", run=run, host="h", pid=1)
+            store.save()
     statements: list[str] = []
     connect = sqlite3.connect
 
@@ -265,12 +269,12 @@ def test_listing_and_the_lost_check_never_scan_the_whole_table(
         return connection
 
     monkeypatch.setattr(sqlite3, "connect", traced)
-    reader = SQLiteStore(tmp_path, "")
-    reader.summaries()
-    reader.summaries(5, pipeline="p1", outcome="success")
-    reader.summaries(since=datetime(2026, 1, 20, tzinfo=timezone.utc), dag_run="x")
-    reader.summaries(outcome="failed")
-    reader.find(f"20260105T000000.000001Z-{4:08x}")
+    with SQLiteStore(tmp_path, "") as reader:
+        reader.summaries()
+        reader.summaries(5, pipeline="p1", outcome="success")
+        reader.summaries(since=datetime(2026, 1, 20, tzinfo=timezone.utc), dag_run="x")
+        reader.summaries(outcome="failed")
+        reader.find(f"20260105T000000.000001Z-{4:08x}")
     monkeypatch.undo()
 
     queries = {sql for sql in statements if sql.startswith("SELECT") and "FROM sessions" in sql}
@@ -380,9 +384,10 @@ def test_a_failing_outcome_write_is_retried(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(sqlite3, "connect", flaky)
     store["outcome"] = "success"
     store.save()
+    store.close()
 
     assert failures == [1]
-    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "success"
+    assert read_session(tmp_path, store.session_id)["outcome"] == "success"
 
 
 def test_a_store_writes_over_one_connection_until_closed(tmp_path: Path, monkeypatch) -> None:
@@ -409,7 +414,7 @@ def test_a_store_writes_over_one_connection_until_closed(tmp_path: Path, monkeyp
     store.save()
     assert len(opened) == 2
     store.close()
-    assert SQLiteStore(tmp_path, store.session_id).read()["note"] == "saved after close"
+    assert read_session(tmp_path, store.session_id)["note"] == "saved after close"
 
 
 def test_a_store_closes_its_connection_before_the_process_forks(tmp_path: Path) -> None:
@@ -433,8 +438,8 @@ def test_a_store_closes_its_connection_before_the_process_forks(tmp_path: Path) 
             os._exit(status)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
-    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "from the child"
+    assert read_session(tmp_path, store.session_id)["outcome"] == "from the child"
     store["outcome"] = "success"
     store.save()
     store.close()
-    assert SQLiteStore(tmp_path, store.session_id).read()["outcome"] == "success"
+    assert read_session(tmp_path, store.session_id)["outcome"] == "success"

@@ -17,12 +17,17 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import SCRIPTS, alive, descendants, fresh_venv, outside_environment
-from kilnflow.session import SQLiteStore
+from conftest import (
+    SCRIPTS,
+    alive,
+    descendants,
+    fresh_venv,
+    latest_session,
+    outside_environment,
+)
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="finds processes through Linux's /proc"
@@ -183,11 +188,6 @@ def assert_all_ended(pids: set[int]) -> None:
     assert not survivors, f"processes of the run outlived it: {survivors}"
 
 
-def last_session(project: Path) -> dict[str, Any]:
-    (record,) = SQLiteStore(project / ".kilnflow", "").sessions(limit=1)
-    return record
-
-
 def temporary_files(folder: Path) -> list[Path]:
     return list(folder.rglob("*.tmp"))
 
@@ -219,7 +219,7 @@ def test_a_stop_signal_ends_the_run_its_workers_and_its_unfinished_saves(
     if runner == "thread":
         assert "worker thread(s) still running 'hang', 'produce' were abandoned" in stderr
     assert_all_ended(started)
-    record = last_session(stop_project)
+    record = latest_session(stop_project / ".kilnflow")
     assert record["outcome"] == "interrupted"
     assert record["signal"] == name
     assert temporary_files(stop_project / "data") == []
@@ -256,7 +256,7 @@ def test_sigterm_to_the_packaged_command_stops_its_parallel_run(
     assert returncode == 143, stderr
     assert "Interrupted by SIGTERM." in stderr
     assert_all_ended(started)
-    (record,) = SQLiteStore(home, "").sessions(limit=1)
+    record = latest_session(home)
     assert (record["mode"], record["outcome"], record["signal"]) == (
         "packaged",
         "interrupted",
