@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kilnflow.session import SQLiteStore
@@ -63,7 +63,7 @@ def fill(database: Path, template: dict[str, object], sessions: int) -> None:
     insert = (
         f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     )
-    first = datetime.now(timezone.utc) - timedelta(hours=1, minutes=sessions)
+    first = datetime.now(UTC) - timedelta(hours=1, minutes=sessions)
 
     def rows():  # type: ignore[no-untyped-def]
         for number in range(sessions):

@@ -9,7 +9,8 @@ last one is a whole in-process SequentialRunner run over memory datasets.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Node, Pipeline, node, pipeline

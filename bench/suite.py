@@ -1,6 +1,6 @@
 """Kilnflow against Kedro, side by side: ``python3 bench/suite.py [--quick] [--json out.json]``.
 
-One command from a clean checkout, with only Python 3.9+ and the package
+One command from a clean checkout, with only Python 3.11+ and the package
 index. Everything it builds lives under ``.bench/`` (git-ignored) and is
 reused while it is still valid (a marker file per environment records what
 it was built from), so the first run spends a few minutes setting up and

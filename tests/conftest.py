@@ -105,7 +105,7 @@ def run_concurrently(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return [(p.pid, p.returncode, error) for p, error in zip(processes, errors)]
+    return [(p.pid, p.returncode, error) for p, error in zip(processes, errors, strict=True)]
 
 
 def new_project(parent: Path, name: str = "demo", *options: str) -> Path:

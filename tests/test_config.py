@@ -830,7 +830,7 @@ def test_configs_without_interpolation_skip_omegaconf(tmp_path: Path) -> None:
 # --- Bounded reading: hostile configuration ends fast with one line naming the file.
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
 )
 
 

@@ -231,7 +231,7 @@ def test_airflow_yml_data_dir_reaches_the_dag_and_must_be_absolute(make_project)
 
 def airflow_context(run_id: str, task_id: str, try_number: int) -> dict[str, object]:
     """What ``get_current_context()`` gives a task, as far as ``run_task`` reads it."""
-    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     return {
         "run_id": run_id,
         "dag_run": SimpleNamespace(dag_id="demo_default", run_id=run_id, run_after=when),

@@ -103,7 +103,7 @@ def _figures(saved: Any, loaded: Any) -> None:
     if isinstance(saved, list):
         assert isinstance(loaded, list)
         assert len(loaded) == len(saved)
-        pairs = list(zip(saved, loaded))
+        pairs = list(zip(saved, loaded, strict=True))
     elif isinstance(saved, dict):
         assert sorted(loaded) == sorted(saved)
         pairs = [(saved[key], loaded[key]) for key in saved]

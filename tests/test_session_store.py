@@ -12,7 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -272,7 +272,7 @@ def test_listing_and_the_lost_check_never_scan_the_whole_table(
     with SQLiteStore(tmp_path, "") as reader:
         reader.summaries()
         reader.summaries(5, pipeline="p1", outcome="success")
-        reader.summaries(since=datetime(2026, 1, 20, tzinfo=timezone.utc), dag_run="x")
+        reader.summaries(since=datetime(2026, 1, 20, tzinfo=UTC), dag_run="x")
         reader.summaries(outcome="failed")
         reader.find(f"20260105T000000.000001Z-{4:08x}")
     monkeypatch.undo()

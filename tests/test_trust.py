@@ -19,7 +19,10 @@ from kilnflow.packaging import package_project
 
 LAUGHS = (
     "{a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol], "
-    + ", ".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi"))
+    + ", ".join(
+        f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
     + "}"
 )
 

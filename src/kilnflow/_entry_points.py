@@ -2,8 +2,9 @@
 
 Plugins (``kilnflow.hooks``) and packaged projects (``kilnflow.projects``)
 announce themselves through entry points. Walking distributions gives each
-entry point together with its distribution's name and version, which
-Python 3.9's ``entry_points()`` does not.
+entry point together with its distribution's name and version; when a
+distribution is installed twice on ``sys.path``, the first copy wins, as it
+does for imports.
 """
 
 from __future__ import annotations

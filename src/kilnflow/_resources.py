@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    if sys.version_info >= (3, 11):
-        from importlib.resources.abc import Traversable
-    else:
-        from importlib_resources.abc import Traversable
+    from importlib.resources.abc import Traversable
 
 __all__ = ["Traversable", "files", "templates"]
 
@@ -38,10 +34,8 @@ def files(package: str) -> Traversable:
     on_disk = (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader)
     if spec is not None and spec.submodule_search_locations and isinstance(loader, on_disk):
         return Path(loader.path).parent
-    if sys.version_info >= (3, 11):
-        from importlib.resources import files as resource_files
-    else:
-        from importlib_resources import files as resource_files
+    from importlib.resources import files as resource_files
+
     return resource_files(package)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kilnflow._redact import redact_values
@@ -31,7 +31,7 @@ def parse_since(text: str) -> datetime:
     ago = _AGO.fullmatch(text.strip())
     if ago:
         amount, unit = ago.groups()
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: int(amount)})
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -190,9 +190,7 @@ def dag_run_version(run_id: str, when: datetime.datetime | None) -> str:
     Shaped like a session id (UTC time first, so versions sort by run time,
     then a digest of the run id) so it is unique per run and file-name safe.
     """
-    moment = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(
-        datetime.timezone.utc
-    )
+    moment = (when or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
     digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
     return f"{moment:%Y%m%dT%H%M%S.%fZ}-{digest}"
 

@@ -36,7 +36,7 @@ def init_docker(
         "python_version": python_version or ".".join(platform.python_version_tuple()[:2]),
         "kilnflow_version": __version__,
     }
-    for template, target in zip(_FILES, targets):
+    for template, target in zip(_FILES, targets, strict=True):
         target.write_text(render_template(f"docker/{template}", context), "utf-8")
     return targets
 

@@ -13,7 +13,7 @@ import builtins
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 from kilnflow.errors import DatasetError, DatasetNotFoundError, did_you_mean
 
@@ -101,7 +101,7 @@ def _substitute(value: Any, captures: Mapping[str, str]) -> Any:
     return value
 
 
-_Match = Optional[tuple[_Factory, Mapping[str, str]]]
+_Match = tuple[_Factory, Mapping[str, str]] | None
 
 
 class DataCatalog:

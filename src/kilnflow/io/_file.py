@@ -15,7 +15,7 @@ import io
 import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO, ClassVar, TextIO
 
 from kilnflow._atomic import atomic_write
@@ -45,7 +45,7 @@ def type_label(cls: type[Any]) -> str:
 
 def new_version() -> str:
     """Return a save version that sorts after every earlier one (UTC timestamp)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Union
 
 from kilnflow.errors import PipelineError, did_you_mean
 from kilnflow.pipeline._node import (
@@ -19,7 +18,7 @@ from kilnflow.pipeline._pipeline import Pipeline
 __all__ = ["DatasetMapping", "pipeline"]
 
 #: Names to keep as they are (a string or an iterable), or a dict old -> new name.
-DatasetMapping = Union[None, str, Iterable[str], Mapping[str, str]]
+DatasetMapping = None | str | Iterable[str] | Mapping[str, str]
 
 
 def _as_mapping(spec: object, role: str, label: str) -> dict[str, str]:

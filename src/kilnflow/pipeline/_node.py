@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, Callable, Union
+from typing import Any
 
 from kilnflow.errors import PipelineError
 
@@ -14,9 +14,9 @@ __all__ = ["DatasetNames", "Node", "Tags", "base_name", "node"]
 
 #: How a node names its datasets: nothing, one name, names in call order, or a dict
 #: (inputs: parameter name -> dataset; outputs: key of the returned dict -> dataset).
-DatasetNames = Union[None, str, Sequence[str], Mapping[str, str]]
+DatasetNames = None | str | Sequence[str] | Mapping[str, str]
 #: One tag or any iterable of tags.
-Tags = Union[None, str, Iterable[str]]
+Tags = None | str | Iterable[str]
 
 # How a node passes inputs to its function and reads outputs from its return value.
 _NONE = "none"
@@ -382,7 +382,7 @@ class Node:
             )
         if self._in_kind == _DICT:
             result = self._func(
-                **{key: inputs[name] for key, name in zip(self._in_keys, self._inputs)}
+                **{key: inputs[name] for key, name in zip(self._in_keys, self._inputs, strict=True)}
             )
         else:
             result = self._func(*[inputs[name] for name in self._inputs])
@@ -395,11 +395,14 @@ class Node:
             return {self._outputs[0]: result}
         if self._out_kind == _LIST:
             if isinstance(result, (list, tuple)) and len(result) == len(self._outputs):
-                return dict(zip(self._outputs, result))
+                return dict(zip(self._outputs, result, strict=True))
             expected = f"a list or tuple of {len(self._outputs)} values"
         else:
             if isinstance(result, Mapping) and set(result) == set(self._out_keys):
-                return {name: result[key] for key, name in zip(self._out_keys, self._outputs)}
+                return {
+                    name: result[key]
+                    for key, name in zip(self._out_keys, self._outputs, strict=True)
+                }
             expected = f"a dict with keys {list(self._out_keys)}"
         raise PipelineError(
             f"Node {self._name!r} returned {_describe_value(result)}, but its outputs "
@@ -481,7 +484,7 @@ def _form(kind: str, keys: tuple[str, ...], names: tuple[str, ...]) -> DatasetNa
         return names[0]
     if kind == _LIST:
         return list(names)
-    return dict(zip(keys, names))
+    return dict(zip(keys, names, strict=True))
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from kilnflow.errors import (
     CircularDependencyError,
@@ -491,7 +491,7 @@ def _raise_cycle(done: set[Node], parents: dict[Node, frozenset[Node]]) -> None:
     start = cycle.index(min(cycle, key=_node_name))
     cycle = cycle[start:] + cycle[:start]
     links = []
-    for writer, reader in zip(cycle, cycle[1:] + cycle[:1]):
+    for writer, reader in zip(cycle, cycle[1:] + cycle[:1], strict=True):
         written = {base_name(name) for name in writer.outputs}
         dataset = sorted(name for name in reader.inputs if base_name(name) in written)[0]
         links.append(f"{writer.name!r} writes {dataset!r} read by {reader.name!r}")

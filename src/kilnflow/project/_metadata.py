@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,10 +100,7 @@ def read_metadata(project_path: str | Path, *, keep_parsed: bool = False) -> Pro
 
 def _read_toml(config_file: Path, cache: Path | None) -> dict[str, Any]:
     def parse(data: bytes) -> dict[str, Any]:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:
-            import tomli as tomllib
+        import tomllib
 
         try:
             parsed: dict[str, Any] = tomllib.loads(data.decode("utf-8"))

@@ -71,7 +71,7 @@ def _package_name(name: str) -> str:
             f"{name!r} is a Python keyword, so it cannot name a package; choose a more "
             f"specific name, such as '{package}-pipelines'."
         )
-    taken = set(getattr(sys, "stdlib_module_names", ())) | {"kilnflow", "test", "tests"}
+    taken = set(sys.stdlib_module_names) | {"kilnflow", "test", "tests"}
     if package in taken:
         raise ProjectError(
             f"{name!r} would make a package {package!r} that shadows an existing module; "

@@ -19,10 +19,10 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
 from contextlib import ExitStack, contextmanager, suppress
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import uuid4
 
 from kilnflow.errors import RunnerError, WorkersLostError
@@ -55,7 +55,7 @@ _STARTED_TOPIC = "kilnflow-node-started"
 
 #: Where a memory dataset lives on the cluster: a future, and the output name
 #: to pick from that node's result (None when the future holds the data itself).
-_Remote = tuple[Any, Optional[str]]
+_Remote = tuple[Any, str | None]
 
 
 def _import_distributed() -> Any:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from kilnflow.errors import RunnerError
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["check_cluster", "packages_of"]
 
 #: Per package: its version where known, or why it cannot be imported.
-Installed = dict[str, tuple[Optional[str], Optional[str]]]
+Installed = dict[str, tuple[str | None, str | None]]
 
 
 def packages_of(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, bool]:
@@ -34,7 +34,7 @@ def packages_of(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, bool]:
     Kilnflow's and the nodes' functions' (the project's code) must be the same
     version everywhere; the packages of dataset classes need only import.
     """
-    stdlib = set(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__main__"}
+    stdlib = set(sys.stdlib_module_names) | {"builtins", "__main__"}
     exact = {"kilnflow"}
     for node in pipeline.nodes:
         func: Any = node.func

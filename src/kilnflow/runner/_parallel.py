@@ -217,7 +217,7 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
 
 def _worth_a_server(libraries: tuple[str, ...]) -> bool:
     """Whether a library outside Python's own and Kilnflow is imported: only those cost."""
-    cheap = {*getattr(sys, "stdlib_module_names", ()), "kilnflow"}
+    cheap = {*sys.stdlib_module_names, "kilnflow"}
     return any(name.partition(".")[0] not in cheap for name in libraries)
 
 

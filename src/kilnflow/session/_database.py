@@ -22,7 +22,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ class Database(ABC):
                 _MIGRATIONS[version - 1](transaction, self.url.dialect)
                 transaction.run(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, datetime.now(timezone.utc).isoformat()),
+                    (version, datetime.now(UTC).isoformat()),
                 )
 
     def _version(self, transaction: Transaction) -> int:

@@ -8,7 +8,7 @@ import platform
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ def new_session_id() -> str:
     Microsecond UTC time first so ids sort by time; eight random hex digits
     so two processes starting in the same microsecond still differ.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S.%fZ}-{os.urandom(4).hex()}"
 
 

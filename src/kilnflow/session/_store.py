@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 from collections import UserDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -214,7 +214,7 @@ class DatabaseStore(BaseSessionStore):
         ]
         if not gone:
             return []
-        noticed = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        noticed = datetime.now(UTC).isoformat(timespec="microseconds")
         with self._database.transaction("mark lost sessions", write=True) as transaction:
             for session_id in gone:
                 rows = transaction.rows(
@@ -266,14 +266,14 @@ class DatabaseStore(BaseSessionStore):
         if since is not None:
             # Ids start with their UTC start time, so this is a range on the primary key.
             conditions.append("session_id >= ?")
-            params.append(f"{since.astimezone(timezone.utc):%Y%m%dT%H%M%S}")
+            params.append(f"{since.astimezone(UTC):%Y%m%dT%H%M%S}")
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         with self._database.transaction("list sessions") as transaction:
             rows = transaction.rows(
                 f"SELECT {_LISTED} FROM sessions {where}ORDER BY session_id DESC LIMIT ?",
                 (*params, limit),
             )
-        return [dict(zip(("session_id", *SUMMARY_COLUMNS), row)) for row in rows]
+        return [dict(zip(("session_id", *SUMMARY_COLUMNS), row, strict=True)) for row in rows]
 
     def find(self, session_id: str) -> dict[str, Any]:
         rows: list[tuple[Any, ...]] = []
