@@ -62,7 +62,6 @@ from pathlib import Path
 
 from kfbench.cases import Plan, build_cases
 from kfbench.checks import calibrate, fresh_counts, loaded_modules, offline_package
-from kfbench.child import child
 from kfbench.measure import adopt_orphans, run_case
 from kfbench.projects import FRAMEWORKS, KEDRO_PINS, log, prepare
 from kfbench.report import (
@@ -88,11 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds, reported as a lower bound (0: no cap; default 60)",
     )
     parser.add_argument("--only", help="run only cases whose id starts with this (debugging)")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        child(json.loads(args.child))
-        return 0
     if not hasattr(os, "wait4"):
         raise SystemExit("bench/suite.py needs a POSIX system (os.wait4).")
 

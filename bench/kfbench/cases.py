@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kfbench.measure import Case, Side
-from kfbench.projects import CPU_NODES, CPU_SECONDS, KD_PACKAGE, KF_PACKAGE, SUITE, Setup, Venv
+from kfbench.projects import CHILD, CPU_NODES, CPU_SECONDS, KD_PACKAGE, KF_PACKAGE, Setup, Venv
 from kfbench.sources import REALISTIC_LIBRARIES
 
 
@@ -23,7 +23,7 @@ def inprocess(framework: str, setup: Setup, pipeline: str, runner: str, **params
         "runner": runner,
         "params": params,
     }
-    return [str(venv.python), str(SUITE), "--child", json.dumps(spec)]
+    return [str(venv.python), str(CHILD), json.dumps(spec)]
 
 
 @dataclass

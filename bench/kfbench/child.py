@@ -1,8 +1,16 @@
-"""Inside a framework's venv: time bootstrap, session create, run and close."""
+"""Inside a framework's venv: time bootstrap, session create, run and close.
+
+Run as a script, ``python child.py SPEC``, so that it is the run's main
+module: a worker process started with ``spawn`` or ``forkserver`` imports
+the main module again, and this one imports only the standard library,
+as a user's script or the frameworks' own commands would. The suite as the
+main module would add its whole harness to every such worker.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,3 +49,7 @@ def child(spec: dict[str, Any]) -> None:
         "run": round(finished - created, 6),
     }
     Path(spec["result"]).write_text(json.dumps(result), "utf-8")
+
+
+if __name__ == "__main__":
+    child(json.loads(sys.argv[1]))

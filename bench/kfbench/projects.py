@@ -21,6 +21,7 @@ from kfbench.sources import CATALOG, NODES_SOURCE, PARAMETERS, REALISTIC_SOURCE,
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / ".bench"
 SUITE = REPO / "bench" / "suite.py"
+CHILD = REPO / "bench" / "kfbench" / "child.py"
 
 KEDRO_PINS = ("kedro==1.7.0", "kedro-datasets[json,text]==9.6.0")
 KEDRO_VERSION = KEDRO_PINS[0].partition("==")[2]
