@@ -11,12 +11,11 @@ that loaded the partitions knows which ones to confirm.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kilnflow.errors import PackagingError
 from kilnflow.pipeline import Node, Pipeline
-from kilnflow.pipeline._node import base_name
 
 __all__ = ["GROUP_BY", "Task", "group_nodes"]
 
@@ -66,7 +65,7 @@ def group_nodes(
             parent[root(node)] = root(source)
     for node in nodes:
         for name in node.confirms:
-            for reader in _readers(nodes, name):
+            for reader in pipeline.readers(name):
                 if reader is node:
                     continue
                 if by == "none":
@@ -94,10 +93,6 @@ def group_nodes(
         }
         tasks[leader].upstream = sorted(upstream)
     return list(tasks.values())
-
-
-def _readers(nodes: Iterable[Node], name: str) -> list[Node]:
-    return [node for node in nodes if name in map(base_name, node.inputs)]
 
 
 def _merge_cycles(

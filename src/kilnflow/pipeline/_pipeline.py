@@ -211,6 +211,10 @@ class Pipeline:
     def _tags(self) -> frozenset[str]:
         return frozenset(tag for each in self._nodes for tag in each.tags)
 
+    def readers(self, dataset: str) -> list[Node]:
+        """The nodes reading ``dataset`` under any of its transcoded names, in run order."""
+        return list(self._consumers.get(dataset, ()))
+
     def inputs(self) -> set[str]:
         """Free inputs: datasets read but written by no node (they must exist before a run).
 

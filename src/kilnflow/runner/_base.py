@@ -18,7 +18,6 @@ from kilnflow.errors import (
     WorkersLostError,
     did_you_mean,
 )
-from kilnflow.pipeline._node import base_name
 from kilnflow.runner._progress import Progress, log_progress
 from kilnflow.runner._signals import stop_signals_interrupt
 from kilnflow.runner._task import WorkerInit, run_node
@@ -251,23 +250,16 @@ def _check_confirmed_after_readers(pipeline: Pipeline, node: Node, name: str) ->
     Otherwise a reader failing after the confirm would lose the partitions
     it was given: the next run starts after them.
     """
-    readers = [each for each in pipeline.nodes if name in map(base_name, each.inputs)]
+    readers = pipeline.readers(name)
     if not readers:
         raise RunnerError(
             f"Node {node.name!r} confirms {name!r}, which no node of this run reads, so "
             "there is nothing to confirm and its checkpoint would stay; run the nodes that "
             f"read {name!r} too."
         )
-    readers = [each for each in readers if each is not node]
-    parents = pipeline.node_dependencies
-    ancestors: set[Node] = set()
-    stack = [node]
-    while stack:
-        for parent in parents[stack.pop()] - ancestors:
-            ancestors.add(parent)
-            stack.append(parent)
+    upstream = set(pipeline.to_nodes(node.name).nodes)
     for reader in readers:
-        if reader not in ancestors:
+        if reader not in upstream:
             raise RunnerError(
                 f"Node {node.name!r} confirms {name!r}, which node {reader.name!r} also reads "
                 f"without {node.name!r} waiting for it, so the checkpoint could move before "
@@ -294,10 +286,6 @@ def _resume_nodes(pipeline: Pipeline, done: Iterable[Node], catalog: DataCatalog
     """
     finished = set(done)
     producer = {name: node for node in pipeline.nodes for name in node.outputs}
-    readers: dict[str, list[Node]] = {}
-    for node in pipeline.nodes:
-        for name in dict.fromkeys(map(base_name, node.inputs)):
-            readers.setdefault(name, []).append(node)
     rerun = {node for node in pipeline.nodes if node not in finished}
     stack = list(rerun)
     while stack:
@@ -307,7 +295,7 @@ def _resume_nodes(pipeline: Pipeline, done: Iterable[Node], catalog: DataCatalog
         ]
         # A confirm moves the checkpoint past what this run loaded: only a run that
         # loads the same partitions again may confirm them.
-        needed += [reader for name in node.confirms for reader in readers.get(name, ())]
+        needed += [reader for name in node.confirms for reader in pipeline.readers(name)]
         for parent in needed:
             if parent not in rerun:
                 rerun.add(parent)
