@@ -25,7 +25,7 @@ from kilnflow.errors import NodeFailedError
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
 from kilnflow.runner import ParallelRunner, SequentialRunner
-from kilnflow.runner._task import worker_imports
+from kilnflow.runner._task import predicted_imports, worker_imports
 
 START_METHODS = [
     method
@@ -280,8 +280,7 @@ def test_ctrl_c_while_workers_import_ends_the_run_and_every_process(
     assert process.returncode != 0
     assert "KeyboardInterrupt" in stderr or "Interrupted" in stderr, stderr
     # The process importing the library (a fork server or a spawned worker) is among them.
-    importing = {int(path.name.split("-")[1]) for path in markers.iterdir()}
-    assert importing <= started
+    assert importers(markers) <= started
     while any(alive(pid) for pid in started):
         time.sleep(0.1)  # the timeout marker fails the test if any lingers
 
@@ -336,3 +335,234 @@ def test_a_fork_server_starts_only_for_nodes_that_import_libraries(warm_dir: Pat
     (warm_dir / "run_default.py").write_text(DEFAULT_START_SCRIPT, "utf-8")
 
     assert run_script(warm_dir, "run_default.py") == [False, True]
+
+
+#: A library a project's node module imports at its top. Each process importing
+#: it marks so, then waits (up to a minute) until another process is importing it too.
+MEETING_LIBRARY = """
+import os
+import time
+
+folder = os.environ["KF_WARM_MARKERS"]
+open(os.path.join(folder, f"importing-{os.getpid()}"), "w").close()
+deadline = time.monotonic() + float(os.environ.get("KF_WARM_WAIT", "60"))
+while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+    time.sleep(0.02)
+met = "met" if len(os.listdir(folder)) >= 2 else "alone"
+with open(os.path.join(folder, f"imported-{os.getpid()}"), "w") as file:
+    file.write(met)
+"""
+
+#: The node module of the project's only pipeline, importing a library at its top.
+EARLY_PIPELINE = """
+import os
+
+import {library}
+
+from kilnflow.pipeline import Pipeline, node
+
+
+def note_worker():
+    open(os.path.join(os.environ["KF_WARM_MARKERS"], f"node-{{os.getpid()}}"), "w").close()
+    return 1
+
+
+def create_pipeline():
+    return Pipeline([node(note_worker, None, "noted", name="note_worker")])
+"""
+
+#: A registry whose ``heavy`` pipeline imports a library inside its node, and
+#: whose own import waits until some process imports that library.
+WAITING_REGISTRY = """
+import os
+import time
+
+from kilnflow.pipeline import Pipeline, node
+
+deadline = time.monotonic() + 60
+while not os.listdir(os.environ["KF_WARM_MARKERS"]) and time.monotonic() < deadline:
+    time.sleep(0.02)
+
+
+def light():
+    return 1
+
+
+def heavy():
+    import warm_hanging_library
+
+    return 1
+
+
+def register_pipelines():
+    return {
+        "__default__": Pipeline([node(light, None, "out", name="light")]),
+        "heavy": Pipeline([node(heavy, None, "out", name="heavy")]),
+    }
+"""
+
+
+def early_project(make_project: Any, tmp_path: Path, library: str, source: str) -> Path:
+    """A project whose pipeline module ``pipelines/early`` imports ``library`` at its top."""
+    project: Path = make_project(example=False)
+    (project / "src" / f"{library}.py").write_text(source, "utf-8")
+    folder = project / "src" / "demo" / "pipelines" / "early"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(EARLY_PIPELINE.format(library=library), "utf-8")
+    (tmp_path / "markers").mkdir()
+    return project
+
+
+def early_environment(tmp_path: Path) -> dict[str, str]:
+    environment = {**os.environ, "KF_WARM_MARKERS": str(tmp_path / "markers")}
+    environment.pop("KILNFLOW_MP_START_METHOD", None)
+    return environment
+
+
+def parallel_run_command(*args: str) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "kilnflow"),
+        "run",
+        "--runner",
+        "ParallelRunner",
+        *args,
+    ]
+
+
+def run_in_parallel(project: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kilnflow run --runner ParallelRunner ARGS`` in ``project``, as a user types it."""
+    return subprocess.run(
+        parallel_run_command(*args),
+        cwd=project,
+        env=early_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+
+
+def importers(markers: Path) -> set[int]:
+    return {int(path.name.split("-")[1]) for path in markers.glob("importing-*")}
+
+
+def stop_and_wait(process: subprocess.Popen[str], number: int) -> str:
+    """Signal the command, and return its stderr once it ended (killed if it does not)."""
+    try:
+        process.send_signal(number)
+        return process.communicate(timeout=30)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="no forkserver on this platform")
+@pytest.mark.timeout(120)
+def test_the_fork_server_imports_a_node_modules_libraries_while_the_run_does(
+    make_project: Any, tmp_path: Path
+) -> None:
+    """Node modules import pandas at their top: the run must not wait for two imports in a row."""
+    project = early_project(make_project, tmp_path, "meeting_library", MEETING_LIBRARY)
+    markers = tmp_path / "markers"
+
+    result = run_in_parallel(project, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    # Two processes imported the library, and each found the other importing it
+    # at the same time: this one building the pipeline, and the fork server.
+    outcomes = {path.name: path.read_text() for path in markers.glob("imported-*")}
+    assert sorted(outcomes.values()) == ["met", "met"], outcomes
+    # The node ran in a worker forked from the server, already holding the library.
+    (node_marker,) = markers.glob("node-*")
+    assert int(node_marker.name.split("-")[1]) not in importers(markers)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="no forkserver on this platform")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_while_the_run_and_its_fork_server_import_ends_both(
+    make_project: Any, tmp_path: Path, number: int
+) -> None:
+    project = early_project(make_project, tmp_path, "warm_hanging_library", HANGING)
+    markers = tmp_path / "markers"
+    process = subprocess.Popen(
+        parallel_run_command(),
+        cwd=project,
+        env=early_environment(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while len(importers(markers)) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    assert importers(markers) - {process.pid} <= descendants(process.pid)
+
+    stderr = stop_and_wait(process, number)
+
+    assert process.returncode == 128 + number, stderr
+    assert f"Interrupted by {signal.Signals(number).name}." in stderr
+    while any(alive(pid) for pid in importers(markers)):
+        time.sleep(0.1)  # the timeout marker fails the test if the server lingers
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds processes through Linux's /proc")
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="no forkserver on this platform")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("pipeline", "code", "said"),
+    [
+        ("__default__", 0, "1 node run"),
+        ("nope", 1, "Pipeline 'nope' is not registered"),
+    ],
+    ids=["light-pipeline", "unknown-pipeline"],
+)
+def test_a_fork_server_the_run_does_not_use_is_ended(
+    make_project: Any, tmp_path: Path, pipeline: str, code: int, said: str
+) -> None:
+    """The registry names a library only another pipeline's node imports; it never stalls a run."""
+    project: Path = make_project(example=False)
+    (project / "src" / "warm_hanging_library.py").write_text(HANGING, "utf-8")
+    (project / "src" / "demo" / "pipeline_registry.py").write_text(WAITING_REGISTRY, "utf-8")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+
+    result = run_in_parallel(project, tmp_path, "--pipeline", pipeline)
+
+    assert result.returncode == code, result.stderr
+    assert said in result.stderr
+    # The server was importing a library no node of this run needs; it does not outlive the run.
+    (server,) = importers(markers)
+    while alive(server):
+        time.sleep(0.1)  # the timeout marker fails the test if the server lingers
+
+
+def test_predicted_imports_follow_the_package_without_importing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "shop/__init__.py": "import shop_init_library\n",
+        "shop/registry.py": "from shop import pipes\nfrom .pipes.sales import build\n",
+        "shop/pipes/__init__.py": "",
+        "shop/pipes/sales/__init__.py": "from .nodes import total\nfrom .. import helpers\n",
+        "shop/pipes/sales/nodes.py": (
+            "import sales_library.sub\n\ndef total():\n    from lazy_library import x\n"
+        ),
+        "shop/pipes/helpers.py": "import helper_library\n",
+        "shop/unused.py": "import unused_library\n",
+    }
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source, "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+
+    found = predicted_imports(["shop.registry", "shop.missing"])
+
+    assert sorted(found) == [
+        "helper_library",
+        "lazy_library",
+        "sales_library.sub",
+        "shop_init_library",
+    ]
+    assert set(sys.modules) == before

@@ -41,6 +41,7 @@ __all__ = [
     "find_pipelines",
     "get_pipeline",
     "package_name",
+    "pipeline_modules",
     "pipelines",
     "project_hooks",
     "project_metadata",
@@ -312,31 +313,49 @@ def find_pipelines(raise_errors: bool = True) -> dict[str, Pipeline]:
     with a warning instead, for projects that accept that trade. ``__default__``
     is the sum of all that were found.
     """
-    from kilnflow._resources import files
     from kilnflow.pipeline import Pipeline
 
     package = package_name()
-    folder = files(package) / "pipelines"
     found: dict[str, Pipeline] = {}
-    if folder.is_dir():
-        for entry in sorted(folder.iterdir(), key=lambda item: item.name):
-            name = _pipeline_module_name(entry)
-            if name is None:
-                continue
-            module_name = f"{package}.pipelines.{name}"
-            try:
-                created = importlib.import_module(module_name).create_pipeline()
-            except Exception as exc:
-                detail = (str(exc).strip().splitlines() or [""])[0]
-                _broken_pipeline(module_name, f"{type(exc).__name__}: {detail}", raise_errors)
-                continue
-            if not isinstance(created, Pipeline):
-                problem = f"create_pipeline() returned {type(created).__name__}, not a Pipeline"
-                _broken_pipeline(module_name, problem, raise_errors)
-                continue
-            found[name] = created
+    for name in _pipeline_module_names(package):
+        module_name = f"{package}.pipelines.{name}"
+        try:
+            created = importlib.import_module(module_name).create_pipeline()
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [""])[0]
+            _broken_pipeline(module_name, f"{type(exc).__name__}: {detail}", raise_errors)
+            continue
+        if not isinstance(created, Pipeline):
+            problem = f"create_pipeline() returned {type(created).__name__}, not a Pipeline"
+            _broken_pipeline(module_name, problem, raise_errors)
+            continue
+        found[name] = created
     found["__default__"] = Pipeline(list(found.values()))
     return found
+
+
+def pipeline_modules() -> Iterator[str]:
+    """The modules that build the configured project's pipelines, none of them imported.
+
+    The registry, and the modules :func:`find_pipelines` would import. A
+    runner may read them before the session imports them (see
+    ``AbstractRunner.warming``); the folder is listed only if it does.
+    """
+    package = package_name()
+    yield f"{package}.pipeline_registry"
+    for name in _pipeline_module_names(package):
+        yield f"{package}.pipelines.{name}"
+
+
+def _pipeline_module_names(package: str) -> list[str]:
+    """The modules under ``<package>.pipelines``, in the order find_pipelines imports them."""
+    from kilnflow._resources import files
+
+    folder = files(package) / "pipelines"
+    if not folder.is_dir():
+        return []
+    entries = sorted(folder.iterdir(), key=lambda item: item.name)
+    return [name for name in map(_pipeline_module_name, entries) if name is not None]
 
 
 def _broken_pipeline(module_name: str, problem: str, raise_errors: bool) -> None:

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kilnflow.errors import (
@@ -74,6 +74,16 @@ class AbstractRunner(ABC, Generic[ExecutorT]):
     def max_workers(self) -> int:
         """How many nodes may run at once."""
         return self._max_workers or 1
+
+    def warming(self, modules: Iterable[str]) -> AbstractContextManager[None]:
+        """A context in which the caller imports ``modules`` and then runs what they build.
+
+        A session enters it before importing the project's pipelines, so a
+        runner whose workers will import the same libraries may start them
+        while this process imports (ParallelRunner starts its fork server).
+        By default it does nothing.
+        """
+        return nullcontext()
 
     @abstractmethod
     def _executor(self) -> AbstractContextManager[ExecutorT]:

@@ -16,10 +16,13 @@ import (:func:`~kilnflow.runner._task.worker_imports`: pandas, scikit-learn,
 ...). With ``forkserver`` the fork server imports those libraries once and
 every worker is forked from it already holding them; the project's own
 modules are imported by each worker, fresh, so edited code is never stale.
-With ``spawn`` each worker imports them all when it starts. Workers start
-when a node needs one and none is idle, so a run never starts more workers
-than it has nodes running at once (nor more than ``max_workers``). A worker
-sees the parent's environment variables as they are when the run starts.
+A session starts the server earlier, through :meth:`ParallelRunner.warming`,
+before it imports the project's pipelines, so that the server's imports and
+its own happen at once. With ``spawn`` each worker imports them all when it
+starts. Workers start when a node needs one and none is idle, so a run never
+starts more workers than it has nodes running at once (nor more than
+``max_workers``). A worker sees the parent's environment variables as they
+are when the run starts.
 
 Stopping: Ctrl-C or SIGTERM in the parent ends the workers (SIGTERM, then
 SIGKILL after a grace period), which remove the temporary files of saves
@@ -44,7 +47,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import closing, contextmanager, suppress
 from functools import partial
@@ -66,6 +69,7 @@ from kilnflow.runner._task import (
     end_on_stop_signal,
     import_quietly,
     keep_loaded_marks,
+    predicted_imports,
     reason,
     worker_imports,
 )
@@ -221,15 +225,33 @@ def _worth_a_server(libraries: tuple[str, ...]) -> bool:
     return any(name.partition(".")[0] not in cheap for name in libraries)
 
 
+def _launch_fork_server(context: Any, libraries: tuple[str, ...]) -> bool:
+    """Start this process's fork server importing ``libraries``, without waiting for it.
+
+    Returns whether a server started now; one already running keeps what it holds.
+    """
+    from multiprocessing import forkserver
+
+    before = _fork_server_pid()
+    context.set_forkserver_preload(["__main__", __name__, *libraries])
+    forkserver.ensure_running()
+    return _fork_server_pid() != before
+
+
 def _end_fork_server() -> None:
     """End this process's fork server now; the next run starts a new one."""
+    pid = _fork_server_pid()
+    if pid is not None:
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _fork_server_pid() -> int | None:
     from multiprocessing import forkserver
 
     # The module offers no public way to stop its server or learn its pid.
     pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
-    if isinstance(pid, int):
-        with suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    return pid if isinstance(pid, int) else None
 
 
 def _fork_one(context: Any) -> None:
@@ -287,6 +309,39 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
         # it was saved as) or as first sent from the catalog (``_sent``).
         self._held: dict[str, tuple[str, bytes]] = {}
         self._sent: dict[str, bytes] = {}
+        # A fork server started by :meth:`warming` that no run has used yet.
+        self._early_server = False
+
+    @contextmanager
+    def warming(self, modules: Iterable[str]) -> Iterator[None]:
+        """Start the fork server now, importing what ``modules`` will, beside this process.
+
+        Node modules usually import pandas at their top, so this process
+        imports it while it builds the pipeline; a server started only once
+        the pipeline is known would import it again afterwards, and the run
+        would wait for both. The libraries are read from the modules' code
+        without running it (:func:`~kilnflow.runner._task.predicted_imports`);
+        the run still works out exactly what its nodes import, and workers
+        import what the server lacks. A server that the run does not use
+        (its nodes import no library, or it failed or was stopped first) is
+        ended: the registry may name libraries of other pipelines.
+        """
+        if self.start_method == "forkserver":
+            import multiprocessing
+
+            libraries = predicted_imports(modules)
+            if self._start_chosen or _worth_a_server(libraries):
+                context = multiprocessing.get_context("forkserver")
+                self._early_server = _launch_fork_server(context, libraries)
+        try:
+            yield
+        finally:
+            self._end_early_server()
+
+    def _end_early_server(self) -> None:
+        if self._early_server:
+            _end_fork_server()
+        self._early_server = False
 
     def _prepare(
         self,
@@ -309,8 +364,10 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
 
         assert self._worker_init is not None, "_prepare sets the worker initialiser"
         method = self.start_method
-        if method == "forkserver" and not self._start_chosen:
-            method = "forkserver" if _worth_a_server(self._imports.libraries) else "spawn"
+        needs_server = self._start_chosen or _worth_a_server(self._imports.libraries)
+        if method == "forkserver" and not needs_server:
+            method = "spawn"
+            self._end_early_server()  # its imports would only compete with the nodes
         context = multiprocessing.get_context(method)
         parent_alive, alive = context.Pipe(duplex=False)
         with self._signals.installed(), closing(alive), closing(parent_alive):
@@ -318,6 +375,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                 # Not held: a stop while the server imports (which may take long) ends
                 # the run at once, and the process checking the server ends by itself.
                 _start_fork_server(context, self._imports.libraries)
+                self._early_server = False  # in use: it serves later runs, as any server
             with self._signals.held():
                 records = context.Queue()
                 listener = records_listener(records)

@@ -45,6 +45,7 @@ __all__ = [
     "end_on_stop_signal",
     "import_quietly",
     "keep_loaded_marks",
+    "predicted_imports",
     "reason",
     "run_node",
     "worker_imports",
@@ -446,16 +447,102 @@ _INTEGER_LOADS = frozenset({"LOAD_CONST", "LOAD_SMALL_INT"})
 
 def _code_imports(code: CodeType, nested: bool) -> Iterator[str]:
     """Modules imported absolutely by ``code`` (and, if ``nested``, functions inside it)."""
+    return (name for level, name, _ in _import_instructions(code, nested) if level == 0)
+
+
+def _import_instructions(
+    code: CodeType, nested: bool
+) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """Level, module name and names imported from it, of each import statement in ``code``."""
     import dis
 
     window: list[dis.Instruction] = []
     for instruction in dis.get_instructions(code):
         if instruction.opname == "IMPORT_NAME" and len(window) == 2:
-            level = window[0]
-            if level.opname in _INTEGER_LOADS and level.argval == 0:
-                yield str(instruction.argval)
+            level, names = window
+            if level.opname in _INTEGER_LOADS and isinstance(level.argval, int):
+                imported = names.argval if isinstance(names.argval, tuple) else ()
+                yield level.argval, str(instruction.argval), tuple(map(str, imported))
         window = [*window[-1:], instruction]
     if nested:
         for constant in code.co_consts:
             if isinstance(constant, CodeType):
-                yield from _code_imports(constant, nested=True)
+                yield from _import_instructions(constant, nested=True)
+
+
+def predicted_imports(modules: Iterable[str]) -> tuple[str, ...]:
+    """What ``modules``, and the modules of their own packages they import, will import.
+
+    Read from compiled code before any of them runs, including a package's
+    ``__init__`` (which may itself import pandas), so that another process
+    can import those libraries while this one imports the project. Imports
+    inside functions count, since node functions often import there. Modules
+    of the packages ``modules`` belong to are followed, not listed.
+    """
+    roots = list(modules)
+    own = {name.partition(".")[0] for name in roots}
+    found: dict[str, None] = {}
+    seen: set[str] = set()
+    pending = roots
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        pending.extend(_parents(name))
+        located = _code_before_import(name)
+        if located is None:
+            continue
+        code, package = located
+        for level, target, names in _import_instructions(code, nested=True):
+            absolute = _absolute(target, level, package)
+            if absolute is None:
+                continue
+            if absolute.partition(".")[0] in own:
+                pending.append(absolute)
+                pending.extend(f"{absolute}.{item}" for item in names if item != "*")
+            else:
+                found[absolute] = None
+    return tuple(found)
+
+
+def _parents(name: str) -> Iterator[str]:
+    """The packages whose ``__init__`` runs before module ``name``."""
+    parts = name.split(".")
+    return (".".join(parts[:end]) for end in range(1, len(parts)))
+
+
+def _absolute(target: str, level: int, package: str) -> str | None:
+    """The module an import statement of ``package`` names, relative or not."""
+    if level == 0:
+        return target
+    parts = package.split(".")
+    if not package or level > len(parts):
+        return None
+    base = ".".join(parts[: len(parts) - level + 1])
+    return f"{base}.{target}" if target else base
+
+
+def _code_before_import(name: str) -> tuple[CodeType, str] | None:
+    """The code of module ``name`` and the package it belongs to, found without importing.
+
+    ``importlib.util.find_spec`` imports the parents of a dotted name; the
+    path finder given the parent's folders does not.
+    """
+    from importlib.machinery import PathFinder
+    from importlib.util import find_spec
+
+    parts = name.split(".")
+    try:
+        spec = find_spec(parts[0])
+        for end in range(2, len(parts) + 1):
+            folders = getattr(spec, "submodule_search_locations", None)
+            spec = PathFinder.find_spec(".".join(parts[:end]), folders) if folders else None
+        get_code = getattr(getattr(spec, "loader", None), "get_code", None)
+        code = get_code(name) if get_code is not None else None
+    except Exception:  # unreadable or missing: the prediction only leaves it out
+        return None
+    if not isinstance(code, CodeType) or spec is None:
+        return None
+    package = name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
+    return code, package

@@ -21,6 +21,7 @@ from kilnflow.project import (
     conf_source,
     get_pipeline,
     package_name,
+    pipeline_modules,
     project_metadata,
     settings,
 )
@@ -279,20 +280,21 @@ class Session:
             "namespace": namespace,
         }
         names = _pipeline_names(pipeline_name, pipeline_names)
-        selected = _select(_registered(names), **filters)
         runner = runner or SequentialRunner()
-        run_params = self._run_params(names, runner, filters, load_versions)
-        run_params["only_missing_outputs"] = only_missing_outputs
-        self.store["run"] = run_params
-        context = self.load_context()
-        catalog = context.get_catalog(
-            save_version=self.save_version,
-            load_versions=load_versions,
-            overwrite_save_version=self.overwrite_save_version,
-        )
-        if only_missing_outputs:
-            selected = _missing_outputs_only(selected, catalog)
-        outputs = self._run_between_hooks(runner, selected, catalog, run_params, progress)
+        with runner.warming(pipeline_modules()):
+            selected = _select(_registered(names), **filters)
+            run_params = self._run_params(names, runner, filters, load_versions)
+            run_params["only_missing_outputs"] = only_missing_outputs
+            self.store["run"] = run_params
+            context = self.load_context()
+            catalog = context.get_catalog(
+                save_version=self.save_version,
+                load_versions=load_versions,
+                overwrite_save_version=self.overwrite_save_version,
+            )
+            if only_missing_outputs:
+                selected = _missing_outputs_only(selected, catalog)
+            outputs = self._run_between_hooks(runner, selected, catalog, run_params, progress)
         self._run_succeeded = True
         self.store["outcome"] = "success"
         return outputs
