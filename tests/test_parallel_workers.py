@@ -566,3 +566,31 @@ def test_predicted_imports_follow_the_package_without_importing_it(
         "shop_init_library",
     ]
     assert set(sys.modules) == before
+
+
+def test_worker_imports_count_what_a_project_module_a_node_imports_will_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from .helpers import model`` in a node brings what helpers imports at its top."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/nodes.py": "def fit(x):\n    from .helpers import model\n\n    return model(x)\n",
+        "shop/helpers.py": (
+            "import helper_library\n\n\ndef model(x):\n    import other_library\n\n    return x\n"
+        ),
+    }
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source, "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from shop import nodes
+
+    found = worker_imports(
+        Pipeline([node(nodes.fit, "x", "y", name="fit")]), DataCatalog(), nodes.fit
+    )
+
+    assert found.project == ("shop.nodes",)
+    # What importing shop.helpers runs; a function of it that no node calls is not read.
+    assert "helper_library" in found.libraries
+    assert "other_library" not in found.libraries
+    assert not {"shop.helpers", "helper_library"} & set(sys.modules)

@@ -377,28 +377,41 @@ def worker_imports(
     """What the nodes of ``pipeline`` will import when they run in a worker.
 
     Found by reading the import instructions of the node functions and of
-    their modules' top level, so nothing is imported here. Relative imports
-    and those of the project's own top-level packages are left out of
+    their modules' top level, so nothing is imported here. A project module
+    they import (``from .helpers import fit``) counts with what its own top
+    level imports. The project's own top-level packages are left out of
     ``libraries``.
     """
-    project: dict[str, None] = {}
+    functions = {id(node.func): _plain_function(node.func) for node in pipeline.nodes}
+    modules = dict.fromkeys(
+        getattr(function, "__module__", None) for function in functions.values()
+    )
+    project = {name: None for name in modules if isinstance(name, str) and name != "__main__"}
+    own = {name.partition(".")[0] for name in project}
     found: dict[str, None] = {}
-    for function in {id(node.func): _plain_function(node.func) for node in pipeline.nodes}.values():
+    follow = list(project)
+    for function in functions.values():
         module_name = getattr(function, "__module__", None)
-        if not isinstance(module_name, str) or module_name == "__main__":
-            continue
-        if module_name not in project:
-            project[module_name] = None
-            found.update(dict.fromkeys(_module_imports(module_name)))
         code = getattr(function, "__code__", None)
-        if isinstance(code, CodeType):
-            found.update(dict.fromkeys(_code_imports(code, nested=True)))
+        if module_name not in project or not isinstance(code, CodeType):
+            continue
+        is_package = hasattr(sys.modules.get(module_name), "__path__")
+        package = module_name if is_package else module_name.rpartition(".")[0]
+        for level, target, names in _import_instructions(code, nested=True):
+            absolute = _absolute(target, level, package)
+            if absolute is None:
+                continue
+            if absolute.partition(".")[0] in own:
+                follow += [absolute, *(f"{absolute}.{name}" for name in names if name != "*")]
+            else:
+                found[absolute] = None
+    found.update(dict.fromkeys(_imports_of(follow, own, nested=False)))
     for name in sorted(pipeline.datasets()):
         if not catalog.is_memory(name):
             found[type(catalog.get(name)).__module__] = None
     found[getattr(_plain_function(worker_init), "__module__", None) or "__main__"] = None
-    own = {name.partition(".")[0] for name in project} | {"__main__", "__future__"}
-    libraries = tuple(name for name in found if name.partition(".")[0] not in own)
+    skipped = own | {"__main__", "__future__"}
+    libraries = tuple(name for name in found if name.partition(".")[0] not in skipped)
     return WorkerImports(libraries, tuple(project))
 
 
@@ -427,27 +440,7 @@ def _plain_function(function: object) -> object:
         return function
 
 
-def _module_imports(module_name: str) -> Iterator[str]:
-    """Absolute imports run by the top level of a module, read from its compiled code."""
-    module = sys.modules.get(module_name)
-    spec = getattr(module, "__spec__", None)
-    get_code = getattr(getattr(spec, "loader", None), "get_code", None)
-    if get_code is None:
-        return
-    try:
-        code = get_code(module_name)
-    except Exception:  # the source is gone or unreadable: nothing to learn from it
-        return
-    if isinstance(code, CodeType):
-        yield from _code_imports(code, nested=False)
-
-
 _INTEGER_LOADS = frozenset({"LOAD_CONST", "LOAD_SMALL_INT"})
-
-
-def _code_imports(code: CodeType, nested: bool) -> Iterator[str]:
-    """Modules imported absolutely by ``code`` (and, if ``nested``, functions inside it)."""
-    return (name for level, name, _ in _import_instructions(code, nested) if level == 0)
 
 
 def _import_instructions(
@@ -480,10 +473,18 @@ def predicted_imports(modules: Iterable[str]) -> tuple[str, ...]:
     of the packages ``modules`` belong to are followed, not listed.
     """
     roots = list(modules)
-    own = {name.partition(".")[0] for name in roots}
+    return _imports_of(roots, {name.partition(".")[0] for name in roots}, nested=True)
+
+
+def _imports_of(modules: list[str], own: set[str], nested: bool) -> tuple[str, ...]:
+    """The modules outside the ``own`` packages that ``modules`` import, following own ones.
+
+    ``nested`` counts the imports inside functions and classes too, not
+    only those that importing a module runs.
+    """
     found: dict[str, None] = {}
     seen: set[str] = set()
-    pending = roots
+    pending = list(modules)
     while pending:
         name = pending.pop()
         if name in seen:
@@ -494,7 +495,7 @@ def predicted_imports(modules: Iterable[str]) -> tuple[str, ...]:
         if located is None:
             continue
         code, package = located
-        for level, target, names in _import_instructions(code, nested=True):
+        for level, target, names in _import_instructions(code, nested=nested):
             absolute = _absolute(target, level, package)
             if absolute is None:
                 continue
