@@ -19,7 +19,9 @@ later runs go straight to measuring:
   ``files`` (read a JSON file, 3 nodes, write JSON and text) and
   ``realistic`` (a 10,000-row CSV through pandas features into four
   scikit-learn models trained side by side, pickled, scored and compared;
-  pandas and scikit-learn are installed into both venvs). Each project
+  pandas and scikit-learn are installed into both venvs; each node imports
+  them when it runs), and ``realistic_top``, the same steps taken from a
+  module that imports them at its top, as most projects write it. Each project
   is its own git repository, packaged with its framework's command and
   installed (without dependencies) into its framework's venv.
 - ``fresh-kilnflow`` / ``fresh-kedro``: fresh venvs holding only a packaged

@@ -207,6 +207,7 @@ def build_cases(setup: Setup, plan: Plan, loops: int) -> list[Case]:
     workloads = (
         ("cpu", f"cpu_{CPU_NODES}", f"cpu_{CPU_NODES} (~{CPU_SECONDS} s each)", {"loops": loops}),
         ("real", "realistic", "realistic (pandas + 4 scikit-learn models)", {}),
+        ("real_top", "realistic_top", "realistic, libraries imported at the nodes' module top", {}),
     )
     for prefix, pipeline, title, params in workloads:
         for runner in ("sequential", "parallel"):

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfbench.sources import CATALOG, NODES_SOURCE, PARAMETERS, REALISTIC_SOURCE, REGISTRY_SOURCE
+from kfbench.sources import (
+    CATALOG,
+    NODES_SOURCE,
+    PARAMETERS,
+    REALISTIC_SOURCE,
+    REALISTIC_TOP_SOURCE,
+    REGISTRY_SOURCE,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / ".bench"
@@ -319,6 +326,7 @@ def write_common(project: Path, package: str, framework: str, types: dict[str, s
     source = project / "src" / package
     (source / "nodes.py").write_text(NODES_SOURCE, "utf-8")
     (source / "realistic.py").write_text(REALISTIC_SOURCE, "utf-8")
+    (source / "realistic_top.py").write_text(REALISTIC_TOP_SOURCE, "utf-8")
     registry = REGISTRY_SOURCE.format(framework=framework, package=package, cpu_nodes=CPU_NODES)
     (source / "pipeline_registry.py").write_text(registry, "utf-8")
     conf = project / "conf" / "base"

@@ -73,7 +73,7 @@ pipelines that are asked for.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Callable
+from typing import Any, Callable
 
 from {framework}.pipeline import Pipeline, node
 
@@ -110,9 +110,19 @@ def cpu(count: int) -> Pipeline:
 
 
 def realistic() -> Pipeline:
-    """pandas features, four scikit-learn models trained side by side, one report."""
     from {package} import realistic as steps
 
+    return realistic_steps(steps)
+
+
+def realistic_top() -> Pipeline:
+    from {package} import realistic_top as steps
+
+    return realistic_steps(steps)
+
+
+def realistic_steps(steps: Any) -> Pipeline:
+    """pandas features, four scikit-learn models trained side by side, one report."""
     nodes = [
         node(steps.prepare_features, "realistic_raw", "features", name="prepare"),
         node(steps.split_data, ["features", "params:realistic"], ["train", "test"], name="split"),
@@ -151,6 +161,7 @@ BUILDERS: dict[str, Callable[[], Pipeline]] = {{
     "__default__": lambda: chain(10),
     "files": files,
     "realistic": realistic,
+    "realistic_top": realistic_top,
     f"cpu_{{CPU_NODES}}": lambda: cpu(CPU_NODES),
     **{{f"chain_{{n}}": (lambda n=n: chain(n)) for n in SIZES}},
     **{{f"fan_{{n}}": (lambda n=n: fan(n)) for n in SIZES}},
@@ -301,4 +312,27 @@ def score(model: Any, test: pd.DataFrame) -> dict[str, float]:
 
 def compare(*metrics: dict[str, float]) -> dict[str, dict[str, float]]:
     return dict(zip(MODELS, metrics))
+"""
+
+
+# The same steps as most projects write them: the module the pipeline takes its
+# nodes from imports pandas and scikit-learn at its top, so building the pipeline
+# imports them.
+REALISTIC_TOP_SOURCE = """\
+\"\"\"The realistic steps, with their libraries imported at the module's top.\"\"\"
+
+import pandas  # noqa: F401
+from sklearn import ensemble, linear_model  # noqa: F401
+
+from .realistic import (  # noqa: F401
+    MODELS,
+    compare,
+    prepare_features,
+    score,
+    split_data,
+    train_boosting,
+    train_extra_trees,
+    train_forest,
+    train_logistic,
+)
 """
