@@ -397,14 +397,7 @@ def worker_imports(
             continue
         is_package = hasattr(sys.modules.get(module_name), "__path__")
         package = module_name if is_package else module_name.rpartition(".")[0]
-        for level, target, names in _import_instructions(code, nested=True):
-            absolute = _absolute(target, level, package)
-            if absolute is None:
-                continue
-            if absolute.partition(".")[0] in own:
-                follow += [absolute, *(f"{absolute}.{name}" for name in names if name != "*")]
-            else:
-                found[absolute] = None
+        _sort_imports(code, package, own, nested=True, follow=follow, found=found)
     found.update(dict.fromkeys(_imports_of(follow, own, nested=False)))
     for name in sorted(pipeline.datasets()):
         if not catalog.is_memory(name):
@@ -495,16 +488,33 @@ def _imports_of(modules: list[str], own: set[str], nested: bool) -> tuple[str, .
         if located is None:
             continue
         code, package = located
-        for level, target, names in _import_instructions(code, nested=nested):
-            absolute = _absolute(target, level, package)
-            if absolute is None:
-                continue
-            if absolute.partition(".")[0] in own:
-                pending.append(absolute)
-                pending.extend(f"{absolute}.{item}" for item in names if item != "*")
-            else:
-                found[absolute] = None
+        _sort_imports(code, package, own, nested=nested, follow=pending, found=found)
     return tuple(found)
+
+
+def _sort_imports(
+    code: CodeType,
+    package: str,
+    own: set[str],
+    *,
+    nested: bool,
+    follow: list[str],
+    found: dict[str, None],
+) -> None:
+    """Add the modules of ``own`` packages ``code`` imports to ``follow``, the others to ``found``.
+
+    ``from pkg import name`` may import module ``pkg.name``: for own
+    packages that candidate is followed too, and dropped if no such module
+    exists.
+    """
+    for level, target, names in _import_instructions(code, nested=nested):
+        absolute = _absolute(target, level, package)
+        if absolute is None:
+            continue
+        if absolute.partition(".")[0] in own:
+            follow += [absolute, *(f"{absolute}.{name}" for name in names if name != "*")]
+        else:
+            found[absolute] = None
 
 
 def _parents(name: str) -> Iterator[str]:
