@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -94,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("bench/suite.py needs a POSIX system (os.wait4).")
 
     started = time.perf_counter()
+    # SIGTERM stops the suite as Ctrl-C does, so the sample under way is ended too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     adopt_orphans()
     setup = prepare()
     plan = Plan(quick=args.quick, kedro_cap=args.kedro_cap)
@@ -176,4 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("bench/suite.py stopped; the sample under way was ended.")

@@ -87,6 +87,23 @@ def _reap_orphans(group: int, deadline: float) -> float:
             time.sleep(0.01)
 
 
+def _wait(process: subprocess.Popen[bytes]) -> tuple[str, int, Any]:
+    """The sample's stderr, wait status and rusage once it has ended.
+
+    The sample has a session of its own, out of reach of the terminal's
+    Ctrl-C: a stopped suite ends it rather than leave a minutes-long run behind.
+    """
+    try:
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return stderr, status, usage
+
+
 def spawn(side: Side) -> Sample:
     """Run one sample in a fresh process; wall time, or the time the child measured."""
     result_file = None
@@ -120,11 +137,12 @@ def spawn(side: Side) -> Sample:
         timer = threading.Timer(side.timeout, kill) if side.timeout else None
         if timer:
             timer.start()
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-        if timer:
-            timer.cancel()
+        try:
+            stderr, status, usage = _wait(process)
+            elapsed = time.perf_counter() - started
+        finally:
+            if timer:
+                timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
         peak = max(usage.ru_maxrss, _reap_orphans(process.pid, time.monotonic() + 10))
         sample = Sample(seconds=elapsed, rss_mb=peak / 1024)
