@@ -196,12 +196,12 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
     a server that fails to start a first process is started again without
     the libraries: workers then import them themselves, ignoring failures.
     """
-    context.set_forkserver_preload(["__main__", __name__, *libraries])
+    _preload(context, libraries)
     try:
         _fork_one(context)
         return
     except (OSError, EOFError):
-        context.set_forkserver_preload(["__main__", __name__])
+        _preload(context, ())
     except BaseException:
         # A stop while the server imports: it would only see the parent gone
         # once its imports are done, however long they take.
@@ -219,6 +219,11 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
             time.sleep(0.05)
 
 
+def _preload(context: Any, libraries: tuple[str, ...]) -> None:
+    """What a fork server started from now on imports: the main module, this one, ``libraries``."""
+    context.set_forkserver_preload(["__main__", __name__, *libraries])
+
+
 def _worth_a_server(libraries: tuple[str, ...]) -> bool:
     """Whether a library outside Python's own and Kilnflow is imported: only those cost."""
     cheap = {*sys.stdlib_module_names, "kilnflow"}
@@ -233,7 +238,7 @@ def _launch_fork_server(context: Any, libraries: tuple[str, ...]) -> bool:
     from multiprocessing import forkserver
 
     before = _fork_server_pid()
-    context.set_forkserver_preload(["__main__", __name__, *libraries])
+    _preload(context, libraries)
     forkserver.ensure_running()
     return _fork_server_pid() != before
 

@@ -395,8 +395,8 @@ def worker_imports(
         code = getattr(function, "__code__", None)
         if module_name not in project or not isinstance(code, CodeType):
             continue
-        is_package = hasattr(sys.modules.get(module_name), "__path__")
-        package = module_name if is_package else module_name.rpartition(".")[0]
+        package = getattr(sys.modules.get(module_name), "__package__", None)
+        package = package if isinstance(package, str) else module_name.rpartition(".")[0]
         _sort_imports(code, package, own, nested=True, follow=follow, found=found)
     found.update(dict.fromkeys(_imports_of(follow, own, nested=False)))
     for name in sorted(pipeline.datasets()):
@@ -525,13 +525,12 @@ def _parents(name: str) -> Iterator[str]:
 
 def _absolute(target: str, level: int, package: str) -> str | None:
     """The module an import statement of ``package`` names, relative or not."""
-    if level == 0:
-        return target
-    parts = package.split(".")
-    if not package or level > len(parts):
+    from importlib.util import resolve_name
+
+    try:
+        return resolve_name("." * level + target, package)
+    except ImportError:  # relative beyond the top-level package: it would fail to import
         return None
-    base = ".".join(parts[: len(parts) - level + 1])
-    return f"{base}.{target}" if target else base
 
 
 def _code_before_import(name: str) -> tuple[CodeType, str] | None:
@@ -555,5 +554,4 @@ def _code_before_import(name: str) -> tuple[CodeType, str] | None:
         return None
     if not isinstance(code, CodeType) or spec is None:
         return None
-    package = name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
-    return code, package
+    return code, spec.parent or ""
