@@ -260,10 +260,14 @@ def _fork_server_pid() -> int | None:
 
 
 def _fork_one(context: Any) -> None:
-    """Start and end one process; returns once the fork server has imported its modules."""
-    process = context.Process(target=int, name="kilnflow-fork-server-check")
-    process.start()
-    process.join()
+    """Start one process; returns once the fork server has imported its modules.
+
+    The server hands out a process only when its imports are done, and the
+    start fails if the server died instead. Waiting for the process to end
+    as well would add its exit to the run's start: it ends by itself, and
+    the server collects it.
+    """
+    context.Process(target=int, name="kilnflow-fork-server-check").start()
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
