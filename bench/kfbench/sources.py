@@ -8,6 +8,7 @@ NODES_SOURCE = '''\
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 
@@ -24,10 +25,16 @@ def gather(*values: Any) -> int:
 
 
 def burn(loops: int) -> int:
-    """Pure-Python CPU work that holds the GIL."""
+    """Pure-Python CPU work that holds the GIL and allocates nothing.
+
+    Every value stays a small cached int. A loop that allocated ints ran up
+    to 12% faster or slower depending on what its process had imported
+    before (the heap's layout), so a runner's speed-up depended on which
+    process a node happened to run in.
+    """
     total = 0
-    for index in range(loops):
-        total += index * index % 7
+    for _ in repeat(None, loops):
+        total = (total * 3 + 5) % 7
     return total
 
 
