@@ -93,6 +93,20 @@ def test_a_repeated_run_of_the_starter_project_loads_no_yaml_nor_fsspec(make_pro
     assert modules_loaded_by(code) == ["sqlite3"]
 
 
+def test_a_worker_sets_up_its_project_without_the_session_store(make_project: Any) -> None:
+    # What a ParallelRunner or Dask worker of a session runs first: every worker
+    # start would otherwise import the session, its stores and sqlite3 for nothing.
+    project = make_project("demo")
+    code = f"""
+        import sys
+        from kilnflow.session._worker import set_up_worker
+        hooks = set_up_worker("demo", {str(project)!r}, 20, False)
+        assert hooks is not None
+        assert "kilnflow.session._session" not in sys.modules
+    """
+    assert modules_loaded_by(code) == []
+
+
 def test_public_api_is_exactly_this() -> None:
     assert sorted(kilnflow.__all__) == [
         "ConfigLoader",
