@@ -25,6 +25,7 @@ from kilnflow.errors import NodeFailedError
 from kilnflow.io import DataCatalog, MemoryDataset
 from kilnflow.pipeline import Pipeline, node
 from kilnflow.runner import ParallelRunner, SequentialRunner
+from kilnflow.runner._base import cpu_count
 from kilnflow.runner._task import predicted_imports, worker_imports
 
 START_METHODS = [
@@ -32,6 +33,15 @@ START_METHODS = [
     for method in ("forkserver", "spawn")
     if method in multiprocessing.get_all_start_methods()
 ]
+
+#: What sizes the native thread pools of OpenMP, OpenBLAS, MKL, Accelerate and numexpr.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 #: A library the nodes import inside a function body; it records who imported it.
 LIBRARY = """
@@ -82,6 +92,21 @@ def slow_to_import(x):
     import warm_hanging_library
 
     return x
+
+
+def native_threads(x):
+    import gc
+
+    import numpy
+    from threadpoolctl import threadpool_info
+
+    threads = {name: value for name, value in os.environ.items() if name.endswith("THREADS")}
+    return {
+        "variables": threads,
+        "pools": sorted({pool["num_threads"] for pool in threadpool_info()}),
+        "collector": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+    }
 """
 
 #: A library whose import never ends; it says so with a marker file first.
@@ -135,6 +160,31 @@ if __name__ == "__main__":
 """
 
 
+THREADS_SCRIPT = """
+import gc
+import json
+import os
+import sys
+
+from kilnflow.io import DataCatalog, MemoryDataset
+from kilnflow.pipeline import Pipeline, node
+from kilnflow.runner import ParallelRunner
+
+import warm_nodes
+
+if __name__ == "__main__":
+    pipe = Pipeline([node(warm_nodes.native_threads, "x", "seen", name="native_threads")])
+    runner = ParallelRunner(max_workers=int(sys.argv[2]), start_method=sys.argv[1])
+    worker = runner.run(pipe, DataCatalog({"x": MemoryDataset(1)}))["seen"]
+    parent = {
+        "variables": sorted(name for name in os.environ if name.endswith("THREADS")),
+        "collector": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+    }
+    print(json.dumps({"worker": worker, "parent": parent}))
+"""
+
+
 @pytest.fixture
 def warm_dir(tmp_path: Path) -> Iterator[Path]:
     """The modules above in a folder; imported ones are forgotten afterwards."""
@@ -146,6 +196,7 @@ def warm_dir(tmp_path: Path) -> Iterator[Path]:
     (folder / "run_warm.py").write_text(SCRIPT, "utf-8")
     (folder / "warm_hanging_library.py").write_text(HANGING, "utf-8")
     (folder / "run_hanging.py").write_text(HANGING_SCRIPT, "utf-8")
+    (folder / "run_threads.py").write_text(THREADS_SCRIPT, "utf-8")
     yield folder
     for name in ("warm_library", "warm_payload", "warm_nodes"):
         sys.modules.pop(name, None)
@@ -189,6 +240,44 @@ def test_workers_hold_what_their_nodes_import_before_the_first_node_runs(
     assert (first["env"], second["env"]) == ("one", "two")
     # The Box passed from worker to worker: the parent never unpickled it.
     assert parent == {"parent_imported": []}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_workers_share_the_cpus_between_their_native_thread_pools(
+    warm_dir: Path, start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One OpenBLAS thread per CPU in every worker would oversubscribe the CPUs."""
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's own choice wins
+    workers = cpu_count()
+
+    seen = run_script(warm_dir, "run_threads.py", start_method, str(workers))
+
+    worker, parent = seen["worker"], seen["parent"]
+    # Each of as many workers as CPUs gets one thread; numpy's OpenBLAS took it at its load.
+    assert worker["variables"] == {**dict.fromkeys(THREAD_VARIABLES, "1"), "MKL_NUM_THREADS": "3"}
+    assert worker["pools"] == [1]
+    # The worker froze what it imported before its first node, then collects as usual.
+    assert worker["collector"] is True
+    assert worker["frozen"] > 0
+    # The parent is as it was: only its user's variable, its collector untouched.
+    assert parent == {"variables": ["MKL_NUM_THREADS"], "collector": True, "frozen": 0}
+
+
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="no forkserver on this platform")
+@pytest.mark.timeout(180)
+def test_a_worker_of_fewer_than_the_cpus_gets_the_rest_for_its_thread_pools(
+    warm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    seen = run_script(warm_dir, "run_threads.py", "forkserver", "1")
+
+    assert seen["worker"]["variables"] == dict.fromkeys(THREAD_VARIABLES, str(cpu_count()))
+    assert seen["worker"]["pools"] == [cpu_count()]
 
 
 def test_worker_imports_are_read_without_importing_anything(
@@ -338,7 +427,8 @@ def test_a_fork_server_starts_only_for_nodes_that_import_libraries(warm_dir: Pat
 
 
 #: A library a project's node module imports at its top. Each process importing
-#: it marks so, then waits (up to a minute) until another process is importing it too.
+#: it marks so, then waits (up to a minute) until another process is importing it too;
+#: it notes what sizes OpenBLAS's threads in that process.
 MEETING_LIBRARY = """
 import os
 import time
@@ -350,7 +440,7 @@ while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
     time.sleep(0.02)
 met = "met" if len(os.listdir(folder)) >= 2 else "alone"
 with open(os.path.join(folder, f"imported-{os.getpid()}"), "w") as file:
-    file.write(met)
+    file.write(f"{met} {os.environ.get('OPENBLAS_NUM_THREADS')}")
 """
 
 #: The node module of the project's only pipeline, importing a library at its top.
@@ -415,7 +505,8 @@ def early_project(make_project: Any, tmp_path: Path, library: str, source: str) 
 
 def early_environment(tmp_path: Path) -> dict[str, str]:
     environment = {**os.environ, "KF_WARM_MARKERS": str(tmp_path / "markers")}
-    environment.pop("KILNFLOW_MP_START_METHOD", None)
+    for name in ("KILNFLOW_MP_START_METHOD", *THREAD_VARIABLES):
+        environment.pop(name, None)
     return environment
 
 
@@ -470,9 +561,10 @@ def test_the_fork_server_imports_a_node_modules_libraries_while_the_run_does(
 
     assert result.returncode == 0, result.stderr
     # Two processes imported the library, and each found the other importing it
-    # at the same time: this one building the pipeline, and the fork server.
+    # at the same time: this one building the pipeline, and the fork server. The
+    # server's libraries sized their thread pools for a worker of as many as CPUs.
     outcomes = {path.name: path.read_text() for path in markers.glob("imported-*")}
-    assert sorted(outcomes.values()) == ["met", "met"], outcomes
+    assert sorted(outcomes.values()) == ["met 1", "met None"], outcomes
     # The node ran in a worker forked from the server, already holding the library.
     (node_marker,) = markers.glob("node-*")
     assert int(node_marker.name.split("-")[1]) not in importers(markers)

@@ -24,6 +24,17 @@ starts more workers than it has nodes running at once (nor more than
 ``max_workers``). A worker sees the parent's environment variables as they
 are when the run starts.
 
+Native thread pools: libraries such as OpenBLAS, MKL and OpenMP start a
+thread per CPU in every process, so ``n`` workers on ``n`` CPUs would run
+``n * n`` threads that wait for each other. Workers get their share of the
+CPUs instead (``OMP_NUM_THREADS`` and its kin; a variable set already
+wins), and a fork server the one of the run that started it, since the
+libraries read it only when they load. The fork server imports with the
+cyclic garbage collector off and each worker freezes what it inherits
+(:mod:`kilnflow.runner._collector_off`): imports are quicker, and a
+worker's collections neither scan nor write the objects it shares with the
+server.
+
 Stopping: Ctrl-C or SIGTERM in the parent ends the workers (SIGTERM, then
 SIGKILL after a grace period), which remove the temporary files of saves
 under way. The pool's own bookkeeping is never interrupted halfway: a stop
@@ -41,6 +52,7 @@ holding only that node's datasets.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -87,6 +99,19 @@ __all__ = ["START_METHOD_ENV", "ParallelRunner"]
 #: Environment variable choosing the start method when none is passed.
 START_METHOD_ENV = "KILNFLOW_MP_START_METHOD"
 
+#: What native libraries (OpenMP, OpenBLAS, MKL, Apple's Accelerate, numexpr) size
+#: their thread pools from, once, when they load.
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+#: Imported by a fork server before its libraries, see that module.
+_COLLECTOR_OFF = "kilnflow.runner._collector_off"
+
 
 def _pickle_dump(obj: Any, file: Any) -> None:
     import pickle
@@ -110,7 +135,9 @@ def _start_worker(
     the project is set up, so the worker adds no handler of its own). A
     failed set-up is remembered and reported by the first task (an error
     raised here would only break the pool, with no reason given). Last, the
-    worker imports what its nodes will, so its first node starts warm.
+    worker imports what its nodes will, so its first node starts warm. It
+    sets up with the collector off, as the fork server imports, and freezes
+    the result, see :mod:`kilnflow.runner._collector_off`.
     """
     if os.environ != environment:
         os.environ.clear()
@@ -121,9 +148,16 @@ def _start_worker(
     threading.Thread(
         target=_end_with_parent, args=(parent_alive,), name="kilnflow-parent-watch", daemon=True
     ).start()
-    with suppress(Exception):
-        WORKER.set_up(worker_init)
-    import_quietly((*imports.libraries, *imports.project))
+    gc.disable()  # already off in a worker forked from the fork server
+    try:
+        with suppress(Exception):
+            WORKER.set_up(worker_init)
+        import_quietly((*imports.libraries, *imports.project))
+    finally:
+        # What the worker holds now lives as long as it does: collections skip it,
+        # and the pages it shares with the fork server stay shared.
+        gc.freeze()
+        gc.enable()
 
 
 def _end_with_parent(parent_alive: Connection) -> None:
@@ -186,11 +220,43 @@ def _start_method(requested: str | None) -> str:
 _FORK_SERVER_RESTART_SECONDS = 10.0
 
 
-def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
+def _worker_environment(max_workers: int) -> dict[str, str]:
+    """This process's environment, with native thread pools sized to a worker's share of the CPUs.
+
+    Each worker's BLAS or OpenMP pool would otherwise start a thread per
+    CPU, so that ``n`` workers on ``n`` CPUs run ``n * n`` threads that wait
+    for each other. A variable set already, by the user, is kept.
+    """
+    share = str(max(1, cpu_count() // max_workers))
+    return {**dict.fromkeys(_THREAD_VARIABLES, share), **os.environ}
+
+
+@contextmanager
+def _server_environment(environment: Mapping[str, str]) -> Iterator[None]:
+    """Have a fork server that starts within the block take ``environment``.
+
+    The server inherits this process's environment as it starts, and its
+    libraries size their thread pools while it imports them, before any
+    worker could change it. The variables this process lacks are set only
+    for that moment.
+    """
+    added = {name: value for name, value in environment.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _start_fork_server(
+    context: Any, libraries: tuple[str, ...], environment: Mapping[str, str]
+) -> None:
     """Have this process's fork server running, holding ``libraries`` if it starts now.
 
-    The fork server is one per process and keeps the modules it started with;
-    a later run whose nodes need others has its workers import them. A
+    The fork server is one per process and keeps the modules and the
+    environment it started with; a later run whose nodes need other modules
+    has its workers import them. A
     library that raises anything but ``ImportError`` while the server imports
     it (where a node guards the import with ``try``) would end the server, so
     a server that fails to start a first process is started again without
@@ -198,7 +264,8 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
     """
     _preload(context, libraries)
     try:
-        _fork_one(context)
+        with _server_environment(environment):
+            _fork_one(context)
         return
     except (OSError, EOFError):
         _preload(context, ())
@@ -211,7 +278,8 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
     deadline = time.monotonic() + _FORK_SERVER_RESTART_SECONDS
     while True:
         try:
-            _fork_one(context)
+            with _server_environment(environment):
+                _fork_one(context)
             return
         except (OSError, EOFError):
             if time.monotonic() > deadline:
@@ -220,8 +288,11 @@ def _start_fork_server(context: Any, libraries: tuple[str, ...]) -> None:
 
 
 def _preload(context: Any, libraries: tuple[str, ...]) -> None:
-    """What a fork server started from now on imports: the main module, this one, ``libraries``."""
-    context.set_forkserver_preload(["__main__", __name__, *libraries])
+    """What a fork server started from now on imports: the main module, then the rest in order.
+
+    The main module comes first whatever its place in the list.
+    """
+    context.set_forkserver_preload(["__main__", _COLLECTOR_OFF, __name__, *libraries])
 
 
 def _worth_a_server(libraries: tuple[str, ...]) -> bool:
@@ -230,7 +301,9 @@ def _worth_a_server(libraries: tuple[str, ...]) -> bool:
     return any(name.partition(".")[0] not in cheap for name in libraries)
 
 
-def _launch_fork_server(context: Any, libraries: tuple[str, ...]) -> bool:
+def _launch_fork_server(
+    context: Any, libraries: tuple[str, ...], environment: Mapping[str, str]
+) -> bool:
     """Start this process's fork server importing ``libraries``, without waiting for it.
 
     Returns whether a server started now; one already running keeps what it holds.
@@ -239,7 +312,8 @@ def _launch_fork_server(context: Any, libraries: tuple[str, ...]) -> bool:
 
     before = _fork_server_pid()
     _preload(context, libraries)
-    forkserver.ensure_running()
+    with _server_environment(environment):
+        forkserver.ensure_running()
     return _fork_server_pid() != before
 
 
@@ -341,7 +415,9 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
             libraries = predicted_imports(modules)
             if self._start_chosen or _worth_a_server(libraries):
                 context = multiprocessing.get_context("forkserver")
-                self._early_server = _launch_fork_server(context, libraries)
+                self._early_server = _launch_fork_server(
+                    context, libraries, _worker_environment(self.max_workers)
+                )
         try:
             yield
         finally:
@@ -378,12 +454,13 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
             method = "spawn"
             self._end_early_server()  # its imports would only compete with the nodes
         context = multiprocessing.get_context(method)
+        environment = _worker_environment(self.max_workers)
         parent_alive, alive = context.Pipe(duplex=False)
         with self._signals.installed(), closing(alive), closing(parent_alive):
             if method == "forkserver":
                 # Not held: a stop while the server imports (which may take long) ends
                 # the run at once, and the process checking the server ends by itself.
-                _start_fork_server(context, self._imports.libraries)
+                _start_fork_server(context, self._imports.libraries, environment)
                 self._early_server = False  # in use: it serves later runs, as any server
             with self._signals.held():
                 records = context.Queue()
@@ -397,7 +474,7 @@ class ParallelRunner(AbstractRunner["ProcessPoolExecutor"]):
                         parent_alive,
                         records,
                         logging.getLogger().getEffectiveLevel(),
-                        dict(os.environ),
+                        environment,
                         self._imports,
                     ),
                 )
