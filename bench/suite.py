@@ -34,9 +34,11 @@ take seconds), and reports the median, min-max and peak RSS (``os.wait4``
 rusage: the largest process of the sample's process tree, including
 processes it leaves to end after it, such as a fork server and its workers,
 which the suite adopts as their reaper on Linux) and the ratio
-Kedro/Kilnflow. In-process cases time ``bootstrap_project`` + session
-create + run + close inside the child, with each framework's own Python API
-and default runner options. Kedro's slowest runs (5,000 and 10,000 nodes,
+Kedro/Kilnflow. A small launcher (``kfbench/launch.py``) starts, times and
+reads each sample, so that the suite's own size never counts in its RSS.
+In-process cases time ``bootstrap_project`` + session create + run + close
+inside the child, with each framework's own Python API and default runner
+options. Kedro's slowest runs (5,000 and 10,000 nodes,
 ParallelRunner on 1,000 nodes: minutes each) run once, and not at all with
 ``--quick`` (n/a); its 10,000-node runs and its ParallelRunner on 1,000
 nodes are stopped after ``--kedro-cap`` seconds and reported as a lower

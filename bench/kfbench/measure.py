@@ -8,6 +8,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from kfbench.projects import BENCH, child_env, log
+
+#: Starts each sample, so that its peak RSS is its own (see that module).
+LAUNCH = Path(__file__).with_name("launch.py")
 
 
 @dataclass
@@ -87,21 +91,30 @@ def _reap_orphans(group: int, deadline: float) -> float:
             time.sleep(0.01)
 
 
-def _wait(process: subprocess.Popen[bytes]) -> tuple[str, int, Any]:
-    """The sample's stderr, wait status and rusage once it has ended.
+def _launched(result: Path) -> tuple[float, int] | None:
+    """Wall seconds and peak RSS in kB of a sample, as :data:`LAUNCH` wrote them, if it did."""
+    try:
+        seconds, peak = result.read_text("utf-8").split()
+    except (OSError, ValueError):
+        return None
+    return float(seconds), int(peak)
+
+
+def _wait(process: subprocess.Popen[bytes]) -> tuple[str, int]:
+    """The sample's stderr and wait status once it has ended.
 
     The sample has a session of its own, out of reach of the terminal's
     Ctrl-C: a stopped suite ends it rather than leave a minutes-long run behind.
     """
     try:
         stderr = process.stderr.read().decode() if process.stderr else ""
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status = os.waitpid(process.pid, 0)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
-    return stderr, status, usage
+    return stderr, status
 
 
 def spawn(side: Side) -> Sample:
@@ -115,10 +128,11 @@ def spawn(side: Side) -> Sample:
         spec["result"] = result_file
         command[-1] = json.dumps(spec)
     killed = threading.Event()
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryDirectory() as scratch:
+        launched = Path(scratch, "launched")
         started = time.perf_counter()
         process = subprocess.Popen(
-            command,
+            [sys.executable, "-I", "-S", str(LAUNCH), str(launched), *command],
             cwd=side.cwd,
             env=child_env(side.bin_dir),
             stdin=subprocess.DEVNULL,
@@ -138,13 +152,16 @@ def spawn(side: Side) -> Sample:
         if timer:
             timer.start()
         try:
-            stderr, status, usage = _wait(process)
-            elapsed = time.perf_counter() - started
+            stderr, status = _wait(process)
+            waited = time.perf_counter() - started
         finally:
             if timer:
                 timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
-        peak = max(usage.ru_maxrss, _reap_orphans(process.pid, time.monotonic() + 10))
+        # The launcher's own rusage would carry this process's RSS: it reports the sample's.
+        # A sample killed at its time limit ends the launcher too: its wait is the time.
+        elapsed, own_peak = _launched(launched) or (waited, 0)
+        peak = max(own_peak, _reap_orphans(process.pid, time.monotonic() + 10))
         sample = Sample(seconds=elapsed, rss_mb=peak / 1024)
         if killed.is_set():
             sample.timed_out = True
